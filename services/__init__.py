@@ -1,0 +1,1 @@
+"""The one-stop services; each folder has the same rooms (DESIGN.md)."""

@@ -1,0 +1,198 @@
+"""What the registration service does when departments answer and when other services announce changes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from nats.aio.msg import Msg
+from sqlmodel import select
+
+from services.registration import domain
+from services.registration.domain import SERVICE, Status
+from services.registration.models import Enterprise, EnterpriseName, Licence, RegistrationApplication
+from services.registration.schemas import RegistrationCreate
+from shared.bus import ConsumerSpec, PoisonMessage
+from shared.departments import Department
+from shared.events import (
+    ApplicationEvent,
+    CloudEvent,
+    EnterpriseRegistered,
+    EnterpriseStatusChanged,
+    TaskResolved,
+    make_event,
+    service_subject,
+    stream_for_service,
+)
+from shared.fanout import Progress
+from shared.identifiers import generate_uscc, mask_resident_id
+from shared.money import yuan_to_fen
+from shared.outbox import UnitOfWork
+from shared.records import DepartmentTask, utcnow
+from shared.service import ServiceRuntime
+from shared.tasks import DecisionConflict, load_tasks, progress_of, record_decision, request_ready
+
+log = logging.getLogger("onestop.registration")
+
+
+def emit_application_event(uow: UnitOfWork, app: RegistrationApplication, tasks: list[DepartmentTask]) -> None:
+    """Announce the application's new state on ``registration.application.<status>``."""
+    data = ApplicationEvent(
+        application_id=app.id, number=app.number, service=SERVICE, applicant=app.applicant, status=app.status,
+        reason=app.reason, missing=app.missing, departments=[t.department for t in tasks],  # type: ignore[misc]
+    )
+    uow.emit(service_subject(SERVICE, "application", app.status),
+             make_event(f"{SERVICE}.application.{app.status}", data, source_service=SERVICE, subject=app.id))
+
+
+def task_details(app: RegistrationApplication, tasks: list[DepartmentTask]) -> Any:
+    """What each department is sent: samr the whole form; the others the new enterprise and what they do."""
+    form = RegistrationCreate.model_validate(app.form)
+    samr_outputs = next((t.outputs for t in tasks if t.department == Department.samr), {})
+
+    def details(task: DepartmentTask) -> dict[str, Any]:
+        if task.department == Department.samr:
+            return {"form": app.form, "entity_type_zh": domain.ENTITY_TYPES[app.entity_type][0]}
+        legal = form.legal_representative
+        common = {
+            "uscc": app.uscc, "enterprise_name": app.enterprise_name, "district_code": app.district_code,
+            "licence_number": samr_outputs.get("licence_number"),
+            "legal_representative": {"name": legal.name, "id_number": mask_resident_id(legal.id_number)},
+        }
+        pkg = form.package
+        if task.department == Department.tax and pkg.invoices is not None:
+            common["invoices"] = pkg.invoices.model_dump()
+        if task.department == Department.bank and pkg.bank_name:
+            common["bank_name"] = pkg.bank_name
+        if task.department == Department.psb:
+            common["free_of_charge"] = True  # seal engraving is free for new enterprises
+        return common
+
+    return details
+
+
+async def lock_application(uow: UnitOfWork, application_id: str) -> RegistrationApplication | None:
+    """The application row, locked for this transaction (PostgreSQL; SQLite serialises writers anyway)."""
+    result = await uow.session.execute(
+        select(RegistrationApplication).where(RegistrationApplication.id == application_id).with_for_update()
+    )
+    return result.scalar_one_or_none()
+
+
+async def apply_decision(uow: UnitOfWork, decision: TaskResolved, channel: str) -> None:
+    """A department's answer, from NATS or HTTP: record it, then move the application on."""
+    app = await lock_application(uow, decision.application_id)
+    if app is None:
+        raise PoisonMessage(f"no application {decision.application_id}")
+    tasks = await load_tasks(uow.session, app.id)
+    task = next((t for t in tasks if t.id == decision.task_id), None)
+    if task is None or task.department != decision.department:
+        raise PoisonMessage(f"no task {decision.task_id} of {decision.department} in {app.number}")
+    if app.status in Status.FINAL:
+        raise DecisionConflict(f"application {app.number} is already {app.status}")
+    record_decision(uow, task, decision, channel=channel)
+    if task.department == Department.samr and task.status == "approved":
+        # samr's approval assigns the USCC (GB 32100: authority 9, category, district, org code, check).
+        app.uscc = generate_uscc(app.district_code, domain.uscc_category(app.entity_type))
+        task.outputs = {**task.outputs, "uscc": app.uscc}
+    await advance(uow, app, tasks)
+
+
+async def advance(uow: UnitOfWork, app: RegistrationApplication, tasks: list[DepartmentTask]) -> None:
+    """Aggregate the tasks into the application's state and act on it."""
+    now = utcnow()
+    app.updated_at = now
+    progress = progress_of(tasks)
+    if progress == Progress.rejected:
+        rejecting = next(t for t in tasks if t.status == "rejected")
+        app.status = Status.rejected
+        app.reason = f"{Department(rejecting.department).name_zh}: {rejecting.comment or '不予通过'}"
+        reservation = await uow.session.get(EnterpriseName, domain.normalise_name(app.enterprise_name))
+        if reservation is not None and reservation.application_id == app.id:
+            await uow.session.delete(reservation)
+        emit_application_event(uow, app, tasks)
+    elif progress == Progress.returned:
+        app.status = Status.returned
+        app.missing = [item for t in tasks if t.status == "returned" for item in missing_items(t)]
+        emit_application_event(uow, app, tasks)
+    elif progress == Progress.completed:
+        await complete(uow, app, tasks)
+    else:
+        plan = domain.plan_for(RegistrationCreate.model_validate(app.form))
+        request_ready(uow, plan, tasks, task_details(app, tasks), now=now, deadline=app.due_at)
+
+
+def missing_items(task: DepartmentTask) -> list[str]:
+    """What a returning department asks for: its list of missing items, or its comment."""
+    listed = task.outputs.get("missing")
+    if listed:
+        return [str(item) for item in listed]
+    return [f"{Department(task.department).name_zh}: {task.comment or '需补正材料'}"]
+
+
+async def complete(uow: UnitOfWork, app: RegistrationApplication, tasks: list[DepartmentTask]) -> None:
+    """Every department approved: the enterprise exists, with its e-licence; tell everyone."""
+    assert app.uscc is not None
+    form = RegistrationCreate.model_validate(app.form)
+    now = utcnow()
+    address = app.address
+    capital = form.enterprise.registered_capital
+    enterprise = Enterprise(
+        uscc=app.uscc, name=app.enterprise_name, entity_type=app.entity_type, district_code=app.district_code,
+        address=address, owner=app.applicant, legal_representative=form.legal_representative.name,
+        registered_capital_fen=yuan_to_fen(capital) if capital else None,
+        business_scope=form.enterprise.business_scope, registered_with=[t.department for t in tasks],
+        status="active", application_id=app.id, registered_at=now,
+    )
+    licence = Licence(verification_code=domain.new_verification_code(), uscc=app.uscc, status="active",
+                      issued_at=now)
+    uow.session.add(enterprise)
+    uow.session.add(licence)
+    reservation = await uow.session.get(EnterpriseName, domain.normalise_name(app.enterprise_name))
+    if reservation is not None:
+        reservation.status = "registered"
+    app.status = Status.completed
+    app.completed_at = now
+    emit_application_event(uow, app, tasks)
+    registered = EnterpriseRegistered(
+        uscc=app.uscc, name=app.enterprise_name, entity_type=app.entity_type, district_code=app.district_code,
+        address=address, owner=app.applicant, legal_representative=form.legal_representative.name,
+        registered_at=now, licence_verification_code=licence.verification_code,
+        registered_with=[t.department for t in tasks],  # type: ignore[misc]
+        has_tax_matters=any(t.department == Department.tax for t in tasks),
+        customs_registered=False,
+    )
+    uow.emit(service_subject(SERVICE, "enterprise", "registered"),
+             make_event(f"{SERVICE}.enterprise.registered", registered, source_service=SERVICE, subject=app.uscc))
+
+
+# Enterprise status after other services' announcements, and what the licence then verifies as.
+_LICENCE_STATUS = {"active": "active", "suspended": "suspended", "cancelled": "revoked"}
+ENTERPRISE_EVENTS_CONSUMER = "registration-enterprise-changes"
+
+
+def enterprise_changes_consumer(runtime: ServiceRuntime) -> ConsumerSpec:
+    """Reflect deregistration's announcements (cancelled, suspended, resumed) on the enterprise and licence."""
+
+    async def handle(event: CloudEvent, _msg: Msg) -> None:
+        change = event.data_as(EnterpriseStatusChanged)
+        async with runtime.uow() as uow:
+            if await uow.already_handled(ENTERPRISE_EVENTS_CONSUMER, event.id):
+                return
+            enterprise = await uow.session.get(Enterprise, change.uscc)
+            if enterprise is None:
+                raise PoisonMessage(f"no enterprise {change.uscc}")
+            if enterprise.status != "cancelled":  # cancellation is final
+                enterprise.status = change.status
+                enterprise.status_changed_at = change.at
+                licence = (await uow.session.execute(select(Licence).where(Licence.uscc == change.uscc))).scalar_one()
+                licence.status = _LICENCE_STATUS[change.status]
+                licence.status_changed_at = change.at
+            await uow.commit()
+
+    return ConsumerSpec(
+        durable=ENTERPRISE_EVENTS_CONSUMER,
+        stream=stream_for_service("deregistration"),
+        filter_subjects=["deregistration.enterprise.>"],
+        handler=handle,
+    )

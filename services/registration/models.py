@@ -1,0 +1,79 @@
+"""Tables of the registration service (its own database; the common tables come from shared.records)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from shared.records import AwareDateTime, new_id, utcnow
+
+
+class RegistrationApplication(SQLModel, table=True):
+    """One 企业开办 application and where it stands."""
+
+    __tablename__ = "registration_application"
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    number: str = Field(unique=True)
+    applicant: str = Field(index=True)  # the applicant the application belongs to (token subject)
+    submitted_by: str = Field(index=True)  # the applicant, or the clerk who acted for them
+    status: str
+    enterprise_name: str
+    district_code: str
+    entity_type: str
+    address: str  # the resolved standard address (标准化地址) of the registered premises
+    form: dict[str, Any] = Field(sa_type=sa.JSON)
+    uscc: str | None = Field(default=None, unique=True)
+    reason: str | None = None
+    missing: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
+    due_at: datetime | None = Field(default=None, sa_type=AwareDateTime)
+    completed_at: datetime | None = Field(default=None, sa_type=AwareDateTime)
+
+
+class EnterpriseName(SQLModel, table=True):
+    """A name reserved by an application in flight or held by a registered enterprise; the primary key
+    makes two applications with one name impossible, however concurrent."""
+
+    __tablename__ = "enterprise_name"
+
+    name: str = Field(primary_key=True)
+    application_id: str
+    status: str  # reserved | registered
+
+
+class Enterprise(SQLModel, table=True):
+    """A registered enterprise."""
+
+    __tablename__ = "enterprise"
+
+    uscc: str = Field(primary_key=True)
+    name: str
+    entity_type: str
+    district_code: str
+    address: str
+    owner: str = Field(index=True)
+    legal_representative: str
+    registered_capital_fen: int | None = None
+    business_scope: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    registered_with: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    status: str  # active | suspended | cancelled
+    application_id: str
+    registered_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
+    status_changed_at: datetime | None = Field(default=None, sa_type=AwareDateTime)
+
+
+class Licence(SQLModel, table=True):
+    """The electronic business licence (电子营业执照) and its public verification code."""
+
+    __tablename__ = "licence"
+
+    verification_code: str = Field(primary_key=True)
+    uscc: str = Field(unique=True)
+    status: str  # active | suspended | revoked
+    issued_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
+    status_changed_at: datetime | None = Field(default=None, sa_type=AwareDateTime)

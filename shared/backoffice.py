@@ -1,0 +1,174 @@
+"""Department answers reach a service two ways — over NATS (``task.<svc>.<dept>.resolved``) or over HTTP
+from the back-office API — and both go through the service's one ``apply_decision``. This module wires
+both ways, plus the department queue and the admin audit trail, for any service."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from nats.aio.msg import Msg
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import select
+
+from shared.auth import AdminPrincipal, CurrentPrincipal, require_officer
+from shared.bus import ConsumerSpec
+from shared.departments import Department
+from shared.events import TASKS_STREAM, CloudEvent, TaskEventKind, TaskResolved, make_event, task_subject
+from shared.outbox import UnitOfWork
+from shared.problems import Problem
+from shared.records import DepartmentTask, TaskDecision, utcnow
+from shared.service import Runtime, ServiceRuntime
+from shared.tasks import DecisionConflict, department_queue, is_overdue
+
+log = logging.getLogger("onestop.backoffice")
+
+# Applies a decision in the caller's unit of work; raises DecisionConflict when the task is not open.
+ApplyDecision = Callable[[UnitOfWork, TaskResolved, str], Awaitable[None]]
+
+
+def answers_consumer_name(service: str) -> str:
+    return f"{service}-task-answers"
+
+
+def task_answers_consumer(runtime: ServiceRuntime, apply: ApplyDecision) -> ConsumerSpec:
+    """The durable consumer of every department's answers to this service's tasks."""
+    consumer = answers_consumer_name(runtime.name)
+
+    async def handle(event: CloudEvent, _msg: Msg) -> None:
+        decision = event.data_as(TaskResolved)
+        async with runtime.uow() as uow:
+            if await uow.already_handled(consumer, event.id):
+                return
+            try:
+                await apply(uow, decision, "nats")
+            except DecisionConflict as exc:
+                # A late or repeated answer: keep the inbox row so it is not retried, change nothing else.
+                log.warning("decision ignored", extra={"event_id": event.id, "reason": str(exc)})
+                await uow.session.rollback()
+                await uow.session.begin()
+                await uow.already_handled(consumer, event.id)
+            await uow.commit()
+
+    return ConsumerSpec(
+        durable=consumer,
+        stream=TASKS_STREAM,
+        filter_subjects=[f"task.{runtime.name}.*.{TaskEventKind.resolved}"],
+        handler=handle,
+    )
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["approved", "rejected", "returned"]
+    comment: str | None = Field(default=None, max_length=2000)
+    outputs: dict[str, Any] = Field(default_factory=dict)
+
+
+class DepartmentTaskPublic(BaseModel):
+    id: str
+    service: str
+    application_id: str
+    application_number: str
+    department: str
+    kind: str
+    status: str
+    round: int
+    requested_at: datetime | None
+    due_at: datetime | None
+    due_provisional: bool
+    overdue: bool
+    resolved_at: datetime | None
+    comment: str | None
+    details: dict[str, Any]
+    outputs: dict[str, Any]
+    decided_by: str | None
+
+
+class DecisionPublic(BaseModel):
+    id: str
+    task_id: str
+    application_id: str
+    department: str
+    round: int
+    outcome: str
+    comment: str | None
+    outputs: dict[str, Any]
+    decided_by: str | None
+    channel: str
+    decided_at: datetime
+    recorded_at: datetime
+
+
+def task_public(task: DepartmentTask, now: datetime | None = None) -> DepartmentTaskPublic:
+    """A task as a department officer sees it (overdue computed, not only flagged)."""
+    return DepartmentTaskPublic(**task.model_dump(exclude={"overdue_at", "created_at", "depends_on",
+                                                          "working_days"}), overdue=is_overdue(task, now))
+
+
+def department_router(service: str, apply: ApplyDecision) -> APIRouter:
+    """``/api/v1/departments/{code}/tasks`` and the decision endpoint, for officers of that department;
+    ``/api/v1/admin/task-decisions`` (the audit trail) for admins."""
+    router = APIRouter(prefix="/api/v1", tags=["department back office"])
+
+    @router.get("/departments/{code}/tasks", response_model=list[DepartmentTaskPublic])
+    async def list_tasks(
+        code: Department,
+        principal: CurrentPrincipal,
+        runtime: Runtime,
+        status: Annotated[str | None, Query()] = "requested",
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> list[DepartmentTaskPublic]:
+        require_officer(principal, code)
+        async with runtime.maker() as session:
+            tasks = await department_queue(session, code, status or None, limit=limit, offset=offset)
+        now = utcnow()
+        return [task_public(t, now) for t in tasks]
+
+    @router.post("/departments/{code}/tasks/{task_id}/decision", response_model=DepartmentTaskPublic)
+    async def decide(code: Department, task_id: str, body: DecisionIn, principal: CurrentPrincipal,
+                     runtime: Runtime) -> DepartmentTaskPublic:
+        require_officer(principal, code)
+        if not principal.is_officer_of(code):
+            raise Problem(403, "Forbidden", "only an officer of the department decides its tasks", code="forbidden")
+        async with runtime.uow() as uow:
+            task = await uow.session.get(DepartmentTask, task_id)
+            if task is None or task.department != code:
+                raise Problem(404, "Not found", f"no task {task_id} in the queue of {code}", code="task_not_found")
+            decision = TaskResolved(
+                task_id=task.id, application_id=task.application_id, service=service, department=code,
+                outcome=body.outcome, comment=body.comment, outputs=body.outputs, decided_by=principal.sub,
+                decided_at=utcnow(), round=task.round,
+            )
+            event = make_event(f"task.{service}.{code}.resolved", decision, source_service=service,
+                               subject=task.application_id)
+            # Announce the decision like one from NATS, and mark it handled so our own consumer skips it.
+            await uow.already_handled(answers_consumer_name(service), event.id)
+            try:
+                await apply(uow, decision, "http")
+            except DecisionConflict as exc:
+                raise Problem(409, "Task already decided", str(exc), code="task_already_decided") from exc
+            uow.emit(task_subject(service, code, TaskEventKind.resolved), event)
+            await uow.commit()
+            return task_public(task)
+
+    @router.get("/admin/task-decisions", response_model=list[DecisionPublic])
+    async def audit_trail(
+        _admin: AdminPrincipal,
+        runtime: Runtime,
+        application_id: Annotated[str | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> list[DecisionPublic]:
+        async with runtime.maker() as session:
+            query = select(TaskDecision).order_by(TaskDecision.recorded_at)  # type: ignore[arg-type]
+            if application_id:
+                query = query.where(TaskDecision.application_id == application_id)
+            rows = (await session.execute(query.limit(limit))).scalars()
+            return [DecisionPublic.model_validate(r, from_attributes=True) for r in rows]
+
+    return router

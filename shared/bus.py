@@ -1,0 +1,257 @@
+"""NATS JetStream adapter: one connection per process, streams and durable pull consumers created
+idempotently, publication with ``Nats-Msg-Id``, and a consumer loop that acks only after the handler's
+transaction committed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
+from pydantic import ValidationError
+
+from shared.events import CloudEvent, all_streams
+from shared.requestid import REQUEST_ID_HEADER, request_id_var
+
+log = logging.getLogger("onestop.bus")
+
+# JetStream drops a re-published event id within this window; the relay resends well inside it.
+DUPLICATE_WINDOW_SECONDS = 600.0
+
+
+class TransientError(Exception):
+    """The handler could not finish now (database busy, dependency down): redeliver later."""
+
+
+class PoisonMessage(Exception):
+    """The message can never be handled (malformed, contradicts the contract): terminate it."""
+
+
+Handler = Callable[[CloudEvent, Msg], Awaitable[None]]
+
+
+@dataclass
+class ConsumerSpec:
+    """A durable pull consumer and the handler its messages go to."""
+
+    durable: str
+    stream: str
+    filter_subjects: Sequence[str]
+    handler: Handler
+    max_deliver: int = 20
+    # Redelivery delays after a missing ack; the first one is also the ack wait.
+    backoff: Sequence[float] = field(default_factory=lambda: (30.0, 30.0, 60.0, 120.0, 300.0))
+    nak_delay: float = 2.0
+    batch: int = 64
+    concurrency: int = 16
+
+
+class Bus:
+    """The process's connection to NATS; reconnects forever and recreates what it needs after a restart."""
+
+    def __init__(self, url: str, name: str) -> None:
+        self.url = url
+        self.name = name
+        self.nc: NATS | None = None
+        self._js: JetStreamContext | None = None
+        self._ready = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    @property
+    def js(self) -> JetStreamContext:
+        if self._js is None:
+            raise RuntimeError("bus not connected")
+        return self._js
+
+    @property
+    def is_connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
+    async def wait_connected(self) -> None:
+        """Wait until the first connection and the streams are in place."""
+        await self._ready.wait()
+
+    async def connect(self) -> None:
+        """Connect (retrying until it succeeds) and make sure every stream exists."""
+        delay = 0.2
+        while not self._stopping:
+            try:
+                self.nc = await nats.connect(
+                    servers=[self.url],
+                    name=self.name,
+                    allow_reconnect=True,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    connect_timeout=2,
+                    error_cb=self._on_error,
+                    disconnected_cb=self._on_disconnected,
+                    reconnected_cb=self._on_reconnected,
+                )
+                self._js = self.nc.jetstream(timeout=10)
+                await self.ensure_streams()
+                self._ready.set()
+                log.info("bus connected", extra={"nats_url": self.url})
+                return
+            except Exception as exc:
+                log.warning("bus connect failed, retrying", extra={"error": repr(exc), "delay": delay})
+                if self.nc is not None:
+                    with contextlib.suppress(Exception):
+                        await self.nc.close()
+                    self.nc = None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def start(self) -> None:
+        """Connect in the background so the service can accept work while the broker is away."""
+        self._tasks.append(asyncio.create_task(self.connect(), name=f"{self.name}-connect"))
+
+    async def ensure_streams(self) -> None:
+        """Create every stream (file storage, duplicate window) or bring its config up to date."""
+        for name, subjects in all_streams().items():
+            config = StreamConfig(
+                name=name,
+                subjects=subjects,
+                storage=StorageType.FILE,
+                duplicate_window=DUPLICATE_WINDOW_SECONDS,
+            )
+            try:
+                await self.js.stream_info(name)
+                await self.js.update_stream(config)
+            except NotFoundError:
+                try:
+                    await self.js.add_stream(config)
+                except BadRequestError:
+                    # Another process created it between our look and our add.
+                    await self.js.update_stream(config)
+
+    async def publish(self, subject: str, payload: bytes, msg_id: str, request_id: str | None = None) -> None:
+        """Publish to JetStream and wait for the stream's acknowledgement."""
+        headers = {"Nats-Msg-Id": msg_id}
+        if request_id:
+            headers[REQUEST_ID_HEADER] = request_id
+        await self.js.publish(subject, payload, headers=headers)
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes, str, str | None]]) -> None:
+        """Publish in order without waiting for each ack before sending the next, then await every ack."""
+        futures = []
+        for subject, payload, msg_id, request_id in messages:
+            headers = {"Nats-Msg-Id": msg_id}
+            if request_id:
+                headers[REQUEST_ID_HEADER] = request_id
+            futures.append(await self.js.publish_async(subject, payload, headers=headers))
+        await asyncio.gather(*futures)
+
+    def consume(self, spec: ConsumerSpec) -> None:
+        """Run a durable pull consumer in the background until ``close``."""
+        self._tasks.append(asyncio.create_task(self._consume(spec), name=f"consumer-{spec.durable}"))
+
+    async def _consume(self, spec: ConsumerSpec) -> None:
+        await self._ready.wait()
+        config = ConsumerConfig(
+            durable_name=spec.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            max_deliver=spec.max_deliver,
+            backoff=list(spec.backoff),
+            max_ack_pending=max(1000, spec.batch * 4),
+            **(
+                {"filter_subject": spec.filter_subjects[0]}
+                if len(spec.filter_subjects) == 1
+                else {"filter_subjects": list(spec.filter_subjects)}
+            ),
+        )
+        sub = None
+        limiter = asyncio.Semaphore(spec.concurrency)
+        while not self._stopping:
+            try:
+                if sub is None:
+                    await self._ensure_consumer(spec.stream, config)
+                    sub = await self.js.pull_subscribe_bind(durable=spec.durable, stream=spec.stream)
+                msgs = await sub.fetch(spec.batch, timeout=1.0)
+            except (TimeoutError, NatsTimeoutError):
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("consumer fetch failed", extra={"consumer": spec.durable, "error": repr(exc)})
+                sub = None
+                await asyncio.sleep(0.5)
+                continue
+
+            async def run_one(msg: Msg) -> None:
+                async with limiter:
+                    await self._dispatch(spec, msg)
+
+            await asyncio.gather(*(run_one(m) for m in msgs))
+
+    async def _ensure_consumer(self, stream: str, config: ConsumerConfig) -> None:
+        try:
+            await self.js.consumer_info(stream, config.durable_name or "")
+        except NotFoundError:
+            with contextlib.suppress(BadRequestError):
+                await self.js.add_consumer(stream, config)
+
+    async def _dispatch(self, spec: ConsumerSpec, msg: Msg) -> None:
+        try:
+            event = CloudEvent.model_validate_json(msg.data)
+        except ValidationError as exc:
+            log.error("poison message terminated: not a CloudEvent",
+                      extra={"consumer": spec.durable, "subject": msg.subject, "error": str(exc)[:500]})
+            await msg.term()
+            return
+        token = request_id_var.set((msg.headers or {}).get(REQUEST_ID_HEADER) or event.correlationid or "-")
+        try:
+            await spec.handler(event, msg)
+        except PoisonMessage as exc:
+            log.error("poison message terminated",
+                      extra={"consumer": spec.durable, "event_id": event.id, "error": str(exc)})
+            await msg.term()
+        except ValidationError as exc:
+            log.error("poison message terminated: data does not fit its model",
+                      extra={"consumer": spec.durable, "event_id": event.id, "error": str(exc)[:500]})
+            await msg.term()
+        except Exception as exc:
+            log.warning("handler failed, redelivering",
+                        extra={"consumer": spec.durable, "event_id": event.id, "error": repr(exc)})
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=spec.nak_delay)
+        else:
+            with contextlib.suppress(Exception):
+                # A lost ack only means a redelivery, which the inbox absorbs.
+                await msg.ack()
+        finally:
+            request_id_var.reset(token)
+
+    async def close(self) -> None:
+        """Stop consumers and drain the connection."""
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        if self.nc is not None and not self.nc.is_closed:
+            with contextlib.suppress(Exception):
+                await self.nc.close()
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.warning("nats error", extra={"error": repr(exc)})
+
+    async def _on_disconnected(self) -> None:
+        log.warning("nats disconnected")
+
+    async def _on_reconnected(self) -> None:
+        log.info("nats reconnected")
+        # A broker restarted without its store loses streams; recreate them.
+        with contextlib.suppress(Exception):
+            await self.ensure_streams()

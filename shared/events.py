@@ -1,0 +1,263 @@
+"""The event contract: the CloudEvents envelope, every event's data model, and the subjects they travel on.
+
+This module is the one place that names NATS subjects and streams; department back offices build their
+clients from the AsyncAPI document generated here (``asyncapi_document``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.departments import Department
+
+EVENT_TYPE_PREFIX = "cn.gov.jiangmen.onestop."
+SERVICES = ("registration", "deregistration", "utilities", "realestate")
+TASKS_STREAM = "TASKS"
+
+
+def stream_for_service(service: str) -> str:
+    """The JetStream stream holding ``<service>.>``, e.g. ``REGISTRATION``."""
+    return service.upper()
+
+
+def all_streams() -> dict[str, list[str]]:
+    """Every stream and its subjects: one per service, plus ``TASKS`` for ``task.>``."""
+    streams = {stream_for_service(s): [f"{s}.>"] for s in SERVICES}
+    streams[TASKS_STREAM] = ["task.>"]
+    return streams
+
+
+class TaskEventKind(StrEnum):
+    requested = "requested"
+    resolved = "resolved"
+
+
+def task_subject(service: str, department: Department | str, kind: TaskEventKind | str) -> str:
+    """``task.<service>.<department>.requested|resolved``: the conversation with a department."""
+    return f"task.{service}.{department}.{kind}"
+
+
+def department_requests_filter(department: Department | str) -> str:
+    """The filter a department's durable consumer uses: every service's requests for it."""
+    return f"task.*.{department}.requested"
+
+
+def service_subject(service: str, entity: str, event: str) -> str:
+    """``<service>.<entity>.<event>``: what a service announces."""
+    return f"{service}.{entity}.{event}"
+
+
+class CloudEvent(BaseModel):
+    """A CloudEvents 1.0 envelope in structured JSON mode, with ``correlationid`` as an extension."""
+
+    model_config = ConfigDict(extra="allow")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    source: str
+    type: str
+    subject: str | None = None
+    time: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    datacontenttype: Literal["application/json"] = "application/json"
+    correlationid: str | None = None
+    data: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        """The event's short name, e.g. ``registration.application.submitted``."""
+        return self.type.removeprefix(EVENT_TYPE_PREFIX)
+
+    def data_as(self, model: type[EventData]) -> EventData:
+        """Validate ``data`` as the given event data model."""
+        return model.model_validate(self.data)
+
+
+class EventData(BaseModel):
+    """Base of every event's data; unknown fields are kept so newer producers do not break older consumers."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+# --- Task conversation (TASKS stream) -----------------------------------------------------------------
+
+
+class TaskOutcome(StrEnum):
+    approved = "approved"
+    rejected = "rejected"
+    returned = "returned"  # more material needed (补正)
+
+
+class TaskRequested(EventData):
+    """Work for a department: ``task.<service>.<department>.requested``."""
+
+    task_id: str
+    application_id: str
+    application_number: str
+    service: str
+    department: Department
+    kind: str
+    due_at: datetime
+    due_provisional: bool = False
+    round: int = 1
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskResolved(EventData):
+    """A department's answer: ``task.<service>.<department>.resolved``."""
+
+    task_id: str
+    application_id: str
+    service: str
+    department: Department
+    outcome: TaskOutcome
+    comment: str | None = None
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    round: int = 1
+
+
+class TaskOverdue(EventData):
+    """A task passed its due time (限时办结): ``<service>.task.overdue``."""
+
+    task_id: str
+    application_id: str
+    service: str
+    department: Department
+    due_at: datetime
+
+
+# --- Application life (each service's stream) ---------------------------------------------------------
+
+
+class ApplicationEvent(EventData):
+    """A change of an application's state: ``<service>.application.<status>``."""
+
+    application_id: str
+    number: str
+    service: str
+    applicant: str
+    status: str
+    reason: str | None = None
+    missing: list[str] = Field(default_factory=list)
+    departments: list[Department] = Field(default_factory=list)
+
+
+class EnterpriseRegistered(EventData):
+    """``registration.enterprise.registered``: everything later services need to know of a new enterprise."""
+
+    uscc: str
+    name: str
+    entity_type: str
+    district_code: str
+    address: str
+    owner: str  # the applicant (subject of the token) who opened it
+    legal_representative: str
+    registered_at: datetime
+    licence_verification_code: str
+    # Departments the enterprise is now registered with (drives what deregistration must cancel).
+    registered_with: list[Department]
+    has_tax_matters: bool = True
+    customs_registered: bool = False
+
+
+class EnterpriseStatusChanged(EventData):
+    """``<service>.enterprise.<deregistered|suspended|resumed>``: the enterprise's life after opening."""
+
+    uscc: str
+    status: Literal["active", "suspended", "cancelled"]
+    application_id: str | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+    at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+# Every event name (subject pattern) and its data model; the AsyncAPI document is built from it.
+EVENT_CATALOGUE: dict[str, tuple[type[EventData], str]] = {
+    "task.{service}.{department}.requested": (TaskRequested, "A service asks a department to act."),
+    "task.{service}.{department}.resolved": (TaskResolved, "A department answers a task."),
+    "{service}.task.overdue": (TaskOverdue, "A task passed its working-day due time."),
+    "{service}.application.{status}": (
+        ApplicationEvent,
+        "An application was submitted, returned, resumed, rejected or completed.",
+    ),
+    "registration.enterprise.registered": (EnterpriseRegistered, "A new enterprise holds a licence."),
+    "deregistration.enterprise.deregistered": (EnterpriseStatusChanged, "An enterprise was cancelled."),
+    "deregistration.enterprise.suspended": (EnterpriseStatusChanged, "An enterprise filed 歇业备案."),
+    "deregistration.enterprise.resumed": (EnterpriseStatusChanged, "A suspended enterprise resumed."),
+}
+
+
+def make_event(
+    name: str,
+    data: EventData,
+    *,
+    source_service: str,
+    subject: str | None = None,
+    correlation_id: str | None = None,
+    event_id: str | None = None,
+) -> CloudEvent:
+    """Wrap event data in a CloudEvent; ``name`` is the event's short name (``<service>.<entity>.<event>``).
+
+    For task events the type is generic (``task.requested``) since department and service are in the
+    subject and data.
+    """
+    parts = name.split(".")
+    type_name = f"task.{parts[-1]}" if parts[0] == "task" else name
+    return CloudEvent(
+        id=event_id or str(uuid.uuid4()),
+        source=f"/onestop/{source_service}",
+        type=EVENT_TYPE_PREFIX + type_name,
+        subject=subject,
+        correlationid=correlation_id,
+        data=data.model_dump(mode="json"),
+    )
+
+
+def asyncapi_document() -> dict[str, Any]:
+    """The AsyncAPI 3.0 document of every channel and message, for department back offices."""
+    channels: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    schemas: dict[str, Any] = {"CloudEvent": CloudEvent.model_json_schema()}
+    for address, (model, summary) in EVENT_CATALOGUE.items():
+        key = address.replace("{", "").replace("}", "").replace(".", "_")
+        schemas[model.__name__] = model.model_json_schema()
+        messages[key] = {
+            "name": address,
+            "summary": summary,
+            "contentType": "application/cloudevents+json",
+            "headers": {
+                "type": "object",
+                "properties": {
+                    "Nats-Msg-Id": {"type": "string", "description": "equals the CloudEvent id"},
+                    "X-Request-ID": {"type": "string"},
+                },
+            },
+            "payload": {
+                "allOf": [
+                    {"$ref": "#/components/schemas/CloudEvent"},
+                    {"properties": {"data": {"$ref": f"#/components/schemas/{model.__name__}"}}},
+                ]
+            },
+        }
+        channels[key] = {
+            "address": address,
+            "messages": {key: {"$ref": f"#/components/messages/{key}"}},
+        }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Jiangmen one-stop service events",
+            "version": "1.0.0",
+            "description": "CloudEvents 1.0 (structured JSON) on NATS JetStream. Streams: "
+            + ", ".join(f"{name} ({', '.join(subjects)})" for name, subjects in all_streams().items()),
+        },
+        "defaultContentType": "application/cloudevents+json",
+        "channels": channels,
+        "components": {"messages": messages, "schemas": schemas},
+    }

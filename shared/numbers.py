@@ -1,0 +1,33 @@
+"""Human-readable application numbers (e.g. ``QYKB-440703-20261126-000123``) from a stored sequence."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.identifiers import format_application_number
+from shared.records import NumberSequence
+
+
+async def next_in_sequence(session: AsyncSession, prefix: str) -> int:
+    """The next number under ``prefix``, taken inside the caller's transaction (an upsert, so two first
+    submissions of a day cannot both start at 1)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = (
+        insert(NumberSequence)
+        .values(prefix=prefix, last=1)
+        .on_conflict_do_update(index_elements=["prefix"], set_={"last": NumberSequence.last + 1})
+        .returning(NumberSequence.last)
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def next_application_number(session: AsyncSession, service_prefix: str, district_code: str, day: date) -> str:
+    """A fresh application number for a service, district and day."""
+    prefix = f"{service_prefix}-{district_code}-{day:%Y%m%d}"
+    seq = await next_in_sequence(session, prefix)
+    return format_application_number(service_prefix, district_code, day, seq)

@@ -1,0 +1,151 @@
+"""Transactional outbox and inbox: state and the events it causes are committed together; a relay
+publishes what was committed; a consumer applies each event id once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from types import TracebackType
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.bus import Bus
+from shared.events import CloudEvent
+from shared.records import InboxMessage, OutboxMessage, utcnow
+from shared.requestid import current_request_id
+
+log = logging.getLogger("onestop.outbox")
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows in order, marks them sent, and resumes where it stopped.
+
+    It wakes on ``notify()`` (called after a commit that wrote events) and otherwise polls, so rows
+    committed by a process that died before publishing are picked up too.
+    """
+
+    def __init__(self, maker: async_sessionmaker[AsyncSession], bus: Bus, *, batch_size: int = 200,
+                 idle_seconds: float = 0.5) -> None:
+        self.maker = maker
+        self.bus = bus
+        self.batch_size = batch_size
+        self.idle_seconds = idle_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def notify(self) -> None:
+        """Tell the relay there is something new to publish."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Run the relay in the background."""
+        self._task = asyncio.create_task(self.run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        """Stop the relay; unsent rows stay for the next start."""
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+
+    async def run(self) -> None:
+        await self.bus.wait_connected()
+        while True:
+            try:
+                sent = await self.publish_pending()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox relay failed, retrying", extra={"error": repr(exc)})
+                await asyncio.sleep(1.0)
+                continue
+            if sent < self.batch_size:
+                self._wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of unsent rows; returns how many were sent."""
+        async with self.maker() as session:
+            rows = (
+                await session.execute(
+                    sa.select(OutboxMessage.seq, OutboxMessage.event_id, OutboxMessage.subject,
+                              OutboxMessage.payload, OutboxMessage.request_id)
+                    .where(OutboxMessage.sent_at.is_(None))  # type: ignore[union-attr]
+                    .order_by(OutboxMessage.seq)  # type: ignore[arg-type]
+                    .limit(self.batch_size)
+                )
+            ).all()
+            await session.rollback()
+        if not rows:
+            return 0
+        await self.bus.publish_many([(r.subject, r.payload.encode(), r.event_id, r.request_id) for r in rows])
+        # A crash here re-sends the batch; JetStream's duplicate window and the inboxes drop the copies.
+        async with self.maker() as session, session.begin():
+            await session.execute(
+                sa.update(OutboxMessage)
+                .where(OutboxMessage.seq.in_([r.seq for r in rows]))  # type: ignore[union-attr]
+                .values(sent_at=utcnow())
+            )
+        return len(rows)
+
+
+class UnitOfWork:
+    """One transaction over a service's database, collecting the events it emits into the outbox.
+
+    ``async with UnitOfWork(maker, relay) as uow: ...; await uow.commit()`` — leaving without commit
+    rolls back. After a commit that emitted events the relay is woken.
+    """
+
+    def __init__(self, maker: async_sessionmaker[AsyncSession], relay: OutboxRelay | None = None) -> None:
+        self.maker = maker
+        self.relay = relay
+        self.session: AsyncSession
+        self._emitted = 0
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self.maker()
+        await self.session.begin()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        if self.session.in_transaction():
+            await self.session.rollback()
+        await self.session.close()
+
+    def emit(self, subject: str, event: CloudEvent) -> None:
+        """Add an event to the outbox in this transaction; it is published only if the transaction commits."""
+        if event.correlationid is None:
+            event.correlationid = current_request_id()
+        self.session.add(
+            OutboxMessage(
+                event_id=event.id,
+                subject=subject,
+                payload=event.model_dump_json(),
+                request_id=current_request_id() or event.correlationid,
+            )
+        )
+        self._emitted += 1
+
+    async def already_handled(self, consumer: str, event_id: str) -> bool:
+        """Record ``event_id`` for ``consumer`` in this transaction; True when it was handled before."""
+        exists = await self.session.get(InboxMessage, (consumer, event_id))
+        if exists is not None:
+            return True
+        self.session.add(InboxMessage(consumer=consumer, event_id=event_id))
+        return False
+
+    async def commit(self) -> None:
+        """Commit the state change and its events together, then wake the relay."""
+        try:
+            await self.session.commit()
+        except IntegrityError:
+            await self.session.rollback()
+            raise
+        if self._emitted and self.relay is not None:
+            self.relay.notify()
+        self._emitted = 0

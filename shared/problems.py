@@ -1,0 +1,156 @@
+"""Errors as ``application/problem+json`` (RFC 9457); a validation failure lists every problem at once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.requestid import current_request_id
+
+log = logging.getLogger("onestop.http")
+PROBLEM_JSON = "application/problem+json"
+
+
+class FieldProblem(BaseModel):
+    """One thing wrong with a request, in both languages (一次告知: all of them in one reply)."""
+
+    loc: list[str | int]
+    code: str
+    message_zh: str
+    message_en: str
+
+
+class Problem(Exception):
+    """An error answered as problem+json."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        errors: Sequence[FieldProblem] = (),
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.code = code
+        self.errors = list(errors)
+        self.headers = headers or {}
+        self.extra = extra
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": f"https://onestop.jiangmen.gov.cn/problems/{self.code or self.status}",
+            "title": self.title,
+            "status": self.status,
+        }
+        if self.detail:
+            body["detail"] = self.detail
+        if self.code:
+            body["code"] = self.code
+        if instance:
+            body["instance"] = instance
+        if self.errors:
+            body["errors"] = [e.model_dump() for e in self.errors]
+        body["request_id"] = current_request_id()
+        body.update(self.extra)
+        return body
+
+
+def validation_problem(errors: Sequence[FieldProblem]) -> Problem:
+    """The 422 that names every problem found."""
+    return Problem(422, "The application has problems", f"{len(errors)} problem(s) found; fix all of them.",
+                   code="validation", errors=errors)
+
+
+def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
+    """Render a Problem."""
+    return JSONResponse(
+        problem.body(request.url.path if request else None),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=problem.headers,
+    )
+
+
+# Pydantic error types in the applicant's language; anything else falls back to a generic phrase.
+_ZH = {
+    "missing": "缺少必填项",
+    "string_type": "应为文本",
+    "string_too_short": "内容过短或为空",
+    "string_too_long": "内容过长",
+    "string_pattern_mismatch": "格式不正确",
+    "int_parsing": "应为整数",
+    "decimal_parsing": "应为数字",
+    "decimal_max_places": "小数位数过多",
+    "greater_than": "应大于规定值",
+    "greater_than_equal": "不应小于规定值",
+    "less_than_equal": "超出允许范围",
+    "bool_type": "应为是/否",
+    "bool_parsing": "应为是/否",
+    "literal_error": "不是允许的取值",
+    "enum": "不是允许的取值",
+    "extra_forbidden": "不允许的字段",
+    "list_type": "应为列表",
+    "too_short": "至少需要一项",
+    "date_from_datetime_parsing": "日期格式不正确",
+    "date_parsing": "日期格式不正确",
+    "json_invalid": "请求体不是合法的 JSON",
+    "model_type": "应为对象",
+    "dict_type": "应为对象",
+    "value_error": "取值不正确",
+}
+
+
+def field_problems_from_validation(errors: Sequence[Any]) -> list[FieldProblem]:
+    """Turn pydantic/FastAPI validation errors into FieldProblems."""
+    problems = []
+    for err in errors:
+        loc = [p for p in err.get("loc", ()) if p != "body"]
+        kind = err.get("type", "value_error")
+        problems.append(
+            FieldProblem(
+                loc=list(loc),
+                code=kind,
+                message_zh=_ZH.get(kind, "取值不正确"),
+                message_en=str(err.get("msg", "invalid value")),
+            )
+        )
+    return problems
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Answer every error of ``app`` as problem+json."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(validation_problem(field_problems_from_validation(exc.errors())), request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        titles = {401: "Not authenticated", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}
+        problem = Problem(exc.status_code, titles.get(exc.status_code, str(exc.detail)),
+                          str(exc.detail) if exc.detail else None, headers=dict(exc.headers or {}))
+        return problem_response(problem, request)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"route": request.url.path})
+        return problem_response(Problem(500, "Internal error", "The error was logged with the request id."),
+                                request)

@@ -1,0 +1,155 @@
+"""SQLModel tables every service owns a copy of, in its own database (created by ``create_common_tables``)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+class AwareDateTime(sa.TypeDecorator):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite keeps no zone itself)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC (what every timestamp column stores)."""
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A fresh internal id (UUID4 text)."""
+    return str(uuid.uuid4())
+
+
+def _ts(nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=sa.Column(AwareDateTime(), nullable=nullable))
+
+
+class OutboxMessage(SQLModel, table=True):
+    """An event written with the state change that caused it, waiting for the relay to publish it."""
+
+    __tablename__ = "outbox"
+
+    seq: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(unique=True)
+    subject: str
+    payload: str
+    request_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
+    sent_at: datetime | None = _ts()
+
+
+class InboxMessage(SQLModel, table=True):
+    """An event id a consumer has applied; recorded in the same transaction as the effect."""
+
+    __tablename__ = "inbox"
+
+    consumer: str = Field(primary_key=True)
+    event_id: str = Field(primary_key=True)
+    handled_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first answer to a creating POST, replayed for a retry with the same caller and key."""
+
+    __tablename__ = "idempotency_record"
+
+    caller: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    request_hash: str
+    status_code: int
+    response_body: str
+    resource_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
+    expires_at: datetime = Field(sa_type=AwareDateTime)
+
+
+class DepartmentTask(SQLModel, table=True):
+    """One department's part of an application (waiting → requested → approved | rejected | returned)."""
+
+    __tablename__ = "department_task"
+    __table_args__ = (sa.UniqueConstraint("application_id", "department", name="uq_task_application_department"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    application_id: str = Field(index=True)
+    application_number: str
+    service: str
+    department: str
+    kind: str
+    status: str
+    depends_on: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    working_days: int
+    round: int = 1
+    created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
+    requested_at: datetime | None = _ts()
+    due_at: datetime | None = _ts()
+    due_provisional: bool = False
+    resolved_at: datetime | None = _ts()
+    overdue_at: datetime | None = _ts()
+    comment: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)  # what the department was sent
+    outputs: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    decided_by: str | None = None
+
+
+class TaskDecision(SQLModel, table=True):
+    """Append-only audit trail: who decided what on a task, when, and through which channel."""
+
+    __tablename__ = "task_decision"
+    __table_args__ = (sa.UniqueConstraint("task_id", "round", name="uq_decision_task_round"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    task_id: str = Field(index=True)
+    application_id: str
+    department: str
+    round: int
+    outcome: str
+    comment: str | None = None
+    outputs: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    decided_by: str | None = None
+    channel: str  # "nats" or "http"
+    decided_at: datetime = Field(sa_type=AwareDateTime)
+    recorded_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
+
+
+class Timer(SQLModel, table=True):
+    """A durable timer (public-notice period, suspension end): a row with a due time a sweeper acts on."""
+
+    __tablename__ = "timer"
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    kind: str
+    target_id: str
+    due_at: datetime = Field(sa_type=AwareDateTime)
+    fired_at: datetime | None = _ts()
+    cancelled_at: datetime | None = _ts()
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
+
+
+class NumberSequence(SQLModel, table=True):
+    """The last sequence number used under a prefix (application numbers)."""
+
+    __tablename__ = "number_sequence"
+
+    prefix: str = Field(primary_key=True)
+    last: int

@@ -1,0 +1,146 @@
+"""The runtime every service process has: settings, database, bus, outbox relay, consumers and sweepers,
+started and stopped by the FastAPI lifespan; plus the typed dependencies routes use."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+
+from shared.auth import TokenVerifier
+from shared.bus import Bus, ConsumerSpec
+from shared.db import create_engine, create_sessionmaker, ping
+from shared.logs import configure_logging
+from shared.outbox import OutboxRelay, UnitOfWork
+from shared.settings import Settings, get_settings
+from shared.web import health_router, install_common
+
+log = logging.getLogger("onestop.service")
+
+Sweep = Callable[["ServiceRuntime"], Awaitable[int]]
+
+
+class ServiceRuntime:
+    """One service's connections and background loops."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.name = settings.service
+        self.engine = create_engine(settings.db_url)
+        self.maker = create_sessionmaker(self.engine)
+        self.bus = Bus(settings.nats_url, name=f"onestop-{self.name}")
+        self.relay = OutboxRelay(self.maker, self.bus, batch_size=settings.relay_batch_size,
+                                 idle_seconds=settings.relay_idle_seconds)
+        self._sweep_tasks: list[asyncio.Task[None]] = []
+
+    def uow(self) -> UnitOfWork:
+        """A new unit of work on this service's database."""
+        return UnitOfWork(self.maker, self.relay)
+
+    async def start(self, consumers: Sequence[ConsumerSpec], sweeps: Sequence[Sweep]) -> None:
+        self.bus.start()
+        for spec in consumers:
+            self.bus.consume(spec)
+        if self.settings.relay_enabled:
+            self.relay.start()
+        for sweep in sweeps:
+            self._sweep_tasks.append(asyncio.create_task(self._sweep_loop(sweep), name=f"sweep-{sweep.__name__}"))
+
+    async def _sweep_loop(self, sweep: Sweep) -> None:
+        while True:
+            try:
+                await sweep(self)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("sweep failed", extra={"sweep": sweep.__name__})
+            await asyncio.sleep(self.settings.sweep_interval_seconds)
+
+    async def stop(self) -> None:
+        for task in self._sweep_tasks:
+            task.cancel()
+        for task in self._sweep_tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        await self.relay.stop()
+        await self.bus.close()
+        await self.engine.dispose()
+
+    async def check_database(self) -> None:
+        await ping(self.engine)
+
+    async def check_bus(self) -> None:
+        if not self.bus.is_connected:
+            raise ConnectionError("not connected to NATS")
+        await self.bus.js.account_info()
+
+
+def create_service_app(
+    *,
+    title: str,
+    routers: Sequence[APIRouter],
+    consumers: Callable[[ServiceRuntime], Sequence[ConsumerSpec]] = lambda _: (),
+    sweeps: Sequence[Sweep] = (),
+    settings: Settings | None = None,
+) -> FastAPI:
+    """A service's FastAPI app whose lifespan opens the runtime and starts its loops."""
+    settings = settings or get_settings()
+    configure_logging(settings.service, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = ServiceRuntime(settings)
+        app.state.runtime = runtime
+        app.state.verifier = TokenVerifier(settings)
+        await runtime.start(consumers(runtime), sweeps)
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, lifespan=lifespan, docs_url="/docs")
+    install_common(app)
+
+    async def check_database() -> None:
+        await app.state.runtime.check_database()
+
+    async def check_bus() -> None:
+        await app.state.runtime.check_bus()
+
+    app.include_router(health_router({"database": check_database, "nats": check_bus}))
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def get_runtime(request: Request) -> ServiceRuntime:
+    return request.app.state.runtime
+
+
+Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
+
+
+async def get_uow(runtime: Runtime) -> AsyncIterator[UnitOfWork]:
+    """A unit of work for one request; the route commits it."""
+    async with runtime.uow() as uow:
+        yield uow
+
+
+Uow = Annotated[UnitOfWork, Depends(get_uow)]
+
+
+def run_service(service: str) -> None:
+    """Entry point of ``python -m services.<name>``: serve the service's app with uvicorn."""
+    import os
+
+    import uvicorn
+
+    os.environ.setdefault("ONESTOP_SERVICE", service)
+    settings = get_settings()
+    uvicorn.run(f"services.{service}.app:app", host=settings.host, port=settings.listen_port,
+                log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5)

@@ -1,0 +1,96 @@
+"""Settings every process reads from the environment (prefix ``ONESTOP_``), in one place."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Default ports; the gateway is the only one meant to be exposed.
+DEFAULT_PORTS: dict[str, int] = {
+    "gateway": 8000,
+    "registration": 8001,
+    "deregistration": 8002,
+}
+# Our own nats-server; 4222 is left to whatever else runs on the machine.
+DEFAULT_NATS_PORT = 14222
+
+
+class Settings(BaseSettings):
+    """Configuration of one process. Each service process sets ``ONESTOP_SERVICE`` to its name."""
+
+    model_config = SettingsConfigDict(env_prefix="ONESTOP_", extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = "prod"
+    service: str = "gateway"
+    host: str = "127.0.0.1"
+    port: int | None = None
+    data_dir: Path = Path(".data")
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "ONESTOP_DATABASE_URL")
+    )
+    nats_url: str = f"nats://127.0.0.1:{DEFAULT_NATS_PORT}"
+    log_level: str = "INFO"
+
+    # Identity: HS256 with a shared secret (dev), or an OIDC issuer's JWKS (production).
+    jwt_secret: str = "onestop-dev-secret-not-for-production-use-0123456789"
+    jwt_issuer: str = "https://auth.onestop.jiangmen.gov.cn"
+    jwt_audience: str = "onestop-api"
+    jwks_url: str | None = None
+    jwt_algorithms: list[str] = ["HS256", "RS256", "ES256"]
+
+    # Where the gateway finds each service (defaults follow DEFAULT_PORTS on 127.0.0.1).
+    registration_url: str | None = None
+    deregistration_url: str | None = None
+    upstream_timeout_seconds: float = 10.0
+
+    # Background loops.
+    relay_enabled: bool = True
+    relay_batch_size: int = 200
+    relay_idle_seconds: float = 0.5
+    sweep_interval_seconds: float = 2.0
+
+    # Simulated department back offices in the dev stack: "all", "none" or a comma list.
+    simulated_departments: str = "all"
+
+    # Periods in calendar days (parameters of the deregistration procedures); 0 means no wait.
+    public_notice_days: float = 20
+    creditor_notice_days: float = 45
+
+    @property
+    def listen_port(self) -> int:
+        """The port this process listens on: ``ONESTOP_PORT`` or the service's default."""
+        return self.port if self.port is not None else DEFAULT_PORTS.get(self.service, 8000)
+
+    @property
+    def db_url(self) -> str:
+        """The async SQLAlchemy URL of this service's own database."""
+        url = self.database_url or f"sqlite+aiosqlite:///{self.data_dir / (self.service + '.db')}"
+        return async_database_url(url)
+
+    def service_url(self, service: str) -> str:
+        """Base URL of a sibling service, as the gateway reaches it."""
+        configured = getattr(self, f"{service}_url", None)
+        return configured or f"http://127.0.0.1:{DEFAULT_PORTS[service]}"
+
+
+def async_database_url(url: str) -> str:
+    """Map plain ``postgresql://`` and ``sqlite://`` URLs to their asyncio drivers."""
+    for plain, driver in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql+psycopg2://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain):]
+    return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
