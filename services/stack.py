@@ -91,8 +91,8 @@ class Stack:
         subprocess.run([sys.executable, "-m", "shared.migrate", *MIGRATED], env=self.env, cwd=ROOT, check=True,
                        stdout=subprocess.DEVNULL if self.log_dir else None)
 
-    def start(self, name: str) -> None:
-        """Start one process (again) and wait until it answers."""
+    def start(self, name: str, **overrides: str) -> None:
+        """Start one process (again), with extra environment if given, and wait until it answers."""
         command = os.path.expandvars(self.commands[name])
         if name == "nats":
             Path(self.env["ONESTOP_DATA_DIR"], "nats").mkdir(parents=True, exist_ok=True)
@@ -101,7 +101,7 @@ class Stack:
             out = open(self.log_dir / f"{name}.log", "ab")
         else:
             out = None
-        self.procs[name] = subprocess.Popen(command, shell=True, cwd=ROOT, env=self.process_env(name),
+        self.procs[name] = subprocess.Popen(command, shell=True, cwd=ROOT, env={**self.process_env(name), **overrides},
                                             stdout=out, stderr=subprocess.STDOUT if out else None,
                                             start_new_session=True)
         self.wait_ready(name)
