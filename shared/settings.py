@@ -41,11 +41,23 @@ class Settings(BaseSettings):
     jwt_audience: str = "onestop-api"
     jwks_url: str | None = None
     jwt_algorithms: list[str] = ["HS256", "RS256", "ES256"]
+    # How long a fetched key set is trusted (a key removed at the issuer stops verifying after this),
+    # and the least time between two fetches prompted by an unknown ``kid`` (a new key after rotation);
+    # the cooldown stops a stream of forged kids from hammering the issuer.
+    jwks_cache_seconds: float = 300.0
+    jwks_refresh_cooldown_seconds: float = 10.0
 
     # Where the gateway finds each service (defaults follow DEFAULT_PORTS on 127.0.0.1).
     registration_url: str | None = None
     deregistration_url: str | None = None
     upstream_timeout_seconds: float = 10.0
+
+    # Gateway limits, per caller (token subject, or client address without a token); 0 switches one off.
+    # Writes are POST/PUT/PATCH/DELETE, reads are GET/HEAD. Each is a token bucket that holds a minute's
+    # worth, so a burst up to the limit passes and the rest is refused with 429 and Retry-After.
+    rate_limit_writes_per_minute: int = 1200
+    rate_limit_reads_per_minute: int = 12000
+    max_body_bytes: int = 1024 * 1024
 
     # Background loops.
     relay_enabled: bool = True
