@@ -48,8 +48,9 @@ class ConsumerSpec:
     filter_subjects: Sequence[str]
     handler: Handler
     max_deliver: int = 20
-    # Redelivery delays after a missing ack; the first one is also the ack wait.
-    backoff: Sequence[float] = field(default_factory=lambda: (30.0, 30.0, 60.0, 120.0, 300.0))
+    # Redelivery delays after a missing ack; the first one is also the ack wait. Short at first, so a
+    # message in flight when the broker died comes back soon after it returns.
+    backoff: Sequence[float] = field(default_factory=lambda: (5.0, 15.0, 30.0, 60.0, 120.0, 300.0))
     nak_delay: float = 2.0
     batch: int = 64
     concurrency: int = 16
@@ -141,15 +142,24 @@ class Bus:
             headers[REQUEST_ID_HEADER] = request_id
         await self.js.publish(subject, payload, headers=headers)
 
-    async def publish_many(self, messages: Sequence[tuple[str, bytes, str, str | None]]) -> None:
-        """Publish in order without waiting for each ack before sending the next, then await every ack."""
+    async def publish_many(self, messages: Sequence[tuple[str, bytes, str, str | None]],
+                           ack_timeout: float = 10.0) -> None:
+        """Publish in order without waiting for each ack before sending the next, then await every ack.
+
+        Raises TimeoutError when the acks do not all arrive in time (an ack lost in a broker restart
+        would otherwise be awaited forever); the caller resends, and ``Nats-Msg-Id`` drops the copies.
+        """
         futures = []
         for subject, payload, msg_id, request_id in messages:
             headers = {"Nats-Msg-Id": msg_id}
             if request_id:
                 headers[REQUEST_ID_HEADER] = request_id
             futures.append(await self.js.publish_async(subject, payload, headers=headers))
-        await asyncio.gather(*futures)
+        try:
+            await asyncio.wait_for(asyncio.gather(*futures), ack_timeout)
+        finally:
+            for future in futures:
+                future.cancel()
 
     def consume(self, spec: ConsumerSpec) -> None:
         """Run a durable pull consumer in the background until ``close``."""

@@ -69,10 +69,11 @@ class NatsServer:
 
     def start(self) -> None:
         self.store.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [nats_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        with open(self.store.parent / f"{self.store.name}.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                [nats_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store)],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
