@@ -4,16 +4,21 @@ service; roles ``applicant``, ``clerk``, ``dept:<code>``, ``admin``."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+import httpx
 import jwt
 from fastapi import Depends, Request
 
 from shared.problems import Problem
 from shared.settings import Settings, get_settings
+
+log = logging.getLogger("onestop.auth")
 
 ROLE_APPLICANT = "applicant"
 ROLE_CLERK = "clerk"
@@ -56,21 +61,105 @@ def _unauthorized(detail: str) -> Problem:
                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
+class JwksKeys:
+    """The issuer's signing keys by ``kid``, fetched from its JWKS over HTTP (without blocking the loop).
+
+    The set is trusted for ``cache_seconds``; a token naming an unknown ``kid`` (the issuer rotated its
+    keys) fetches the set again, at most once per ``cooldown_seconds``. When the issuer does not answer,
+    the keys already known stay in use: a short outage of the identity provider does not log everyone out.
+    """
+
+    def __init__(self, url: str, *, cache_seconds: float = 300.0, cooldown_seconds: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.url = url
+        self.cache_seconds = cache_seconds
+        self.cooldown_seconds = cooldown_seconds
+        self.clock = clock
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at: float | None = None
+        self._attempted_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def _fetch(self) -> dict[str, jwt.PyJWK]:
+        async with httpx.AsyncClient(timeout=5.0, follow_redirects=False) as client:
+            resp = await client.get(self.url, headers={"accept": "application/json"})
+            resp.raise_for_status()
+            data = resp.json()
+        keys: dict[str, jwt.PyJWK] = {}
+        for jwk in data.get("keys", []) if isinstance(data, dict) else []:
+            # Symmetric keys never come from an issuer's public set; taking one would let HS256 in.
+            if not isinstance(jwk, dict) or jwk.get("use", "sig") != "sig" or jwk.get("kty") == "oct":
+                continue
+            try:
+                keys[str(jwk.get("kid", ""))] = jwt.PyJWK(jwk)
+            except jwt.PyJWTError as exc:
+                log.warning("JWKS key skipped", extra={"kid": jwk.get("kid"), "error": str(exc)})
+        return keys
+
+    def _due(self, now: float) -> bool:
+        """No fetch was tried within the cooldown (so a down issuer is not asked on every request)."""
+        return self._attempted_at is None or now - self._attempted_at >= self.cooldown_seconds
+
+    async def _refresh(self) -> None:
+        async with self._lock:
+            now = self.clock()
+            if not self._due(now):
+                return  # another request fetched while this one waited for the lock
+            self._attempted_at = now
+            try:
+                self._keys = await self._fetch()
+                self._fetched_at = now
+            except (httpx.HTTPError, ValueError) as exc:
+                log.warning("JWKS fetch failed", extra={"jwks_url": self.url, "error": repr(exc)})
+
+    def _lookup(self, kid: str | None) -> jwt.PyJWK | None:
+        if kid is None:
+            # A token without kid is acceptable only while the issuer has a single key.
+            return next(iter(self._keys.values())) if len(self._keys) == 1 else None
+        return self._keys.get(kid)
+
+    async def key_for(self, kid: str | None) -> jwt.PyJWK:
+        """The verification key a token names; Problem 401 for a key the issuer does not have, 503 while
+        the issuer's key set could never be fetched."""
+        now = self.clock()
+        expired = self._fetched_at is None or now - self._fetched_at >= self.cache_seconds
+        if expired and self._due(now):
+            await self._refresh()
+        key = self._lookup(kid)
+        if key is None and self._due(self.clock()):
+            await self._refresh()  # an unknown kid: the issuer may have rotated its keys
+            key = self._lookup(kid)
+        if key is None:
+            if self._fetched_at is None:
+                raise Problem(503, "Identity provider unavailable",
+                              "the signing keys of the identity provider cannot be fetched; try again shortly",
+                              code="jwks_unavailable", headers={"Retry-After": "5"})
+            raise _unauthorized("the token's signing key is not one of the issuer's keys")
+        return key
+
+
+def _is_symmetric(alg: str) -> bool:
+    return alg.upper().startswith("HS")
+
+
 class TokenVerifier:
-    """Verifies tokens with the shared secret (HS256) or the issuer's JWKS (RS256/ES256, by ``kid``)."""
+    """Verifies tokens with the shared secret (HS256) or the issuer's JWKS (RS256/ES256, by ``kid``).
+
+    With a JWKS configured only asymmetric algorithms are accepted, so the issuer's public key can never
+    be used as an HMAC secret; ``alg: none`` is never accepted.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._jwks: jwt.PyJWKClient | None = (
-            jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=300) if settings.jwks_url else None
+        self.jwks: JwksKeys | None = (
+            JwksKeys(settings.jwks_url, cache_seconds=settings.jwks_cache_seconds,
+                     cooldown_seconds=settings.jwks_refresh_cooldown_seconds)
+            if settings.jwks_url else None
         )
-
-    async def _key_for(self, token: str) -> Any:
-        if self._jwks is None:
-            return self.settings.jwt_secret
-        # PyJWKClient fetches with urllib: keep it off the event loop. A new kid refreshes the set.
-        signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
-        return signing_key.key
+        if self.jwks is None:
+            self.algorithms = ["HS256"]
+        else:
+            self.algorithms = [a for a in settings.jwt_algorithms if not _is_symmetric(a) and a.lower() != "none"]
 
     async def verify(self, token: str) -> Principal:
         """The caller of a valid token; a Problem 401 for anything else."""
@@ -78,15 +167,18 @@ class TokenVerifier:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
             raise _unauthorized("malformed token") from exc
-        allowed = ["HS256"] if self._jwks is None else [a for a in self.settings.jwt_algorithms if a != "HS256"]
-        if header.get("alg") not in allowed:
-            raise _unauthorized(f"token algorithm {header.get('alg')!r} is not accepted")
+        alg = header.get("alg")
+        if alg not in self.algorithms:
+            raise _unauthorized(f"token algorithm {alg!r} is not accepted")
+        key: Any = self.settings.jwt_secret
+        if self.jwks is not None:
+            kid = header.get("kid")
+            key = await self.jwks.key_for(kid if isinstance(kid, str) else None)
         try:
-            key = await self._key_for(token)
             claims = jwt.decode(
                 token,
                 key,
-                algorithms=allowed,
+                algorithms=self.algorithms,
                 audience=self.settings.jwt_audience,
                 issuer=self.settings.jwt_issuer,
                 options={"require": ["exp", "iat", "sub", "iss", "aud"]},
@@ -100,11 +192,13 @@ class TokenVerifier:
             raise _unauthorized("token audience is not this API") from exc
         except jwt.InvalidIssuerError as exc:
             raise _unauthorized("token issuer is not trusted") from exc
-        except (jwt.PyJWTError, jwt.PyJWKClientError) as exc:
+        except jwt.PyJWTError as exc:
             raise _unauthorized(f"invalid token: {exc}") from exc
         roles = claims.get("roles") or []
         if isinstance(roles, str):
             roles = roles.split()
+        if not isinstance(roles, list) or not str(claims["sub"]).strip():
+            raise _unauthorized("invalid token: malformed subject or roles")
         return Principal(sub=str(claims["sub"]), roles=frozenset(map(str, roles)), name=claims.get("name"),
                          claims=claims)
 
@@ -186,5 +280,8 @@ def submitting_for(principal: Principal, on_behalf_of: str | None) -> str:
                 message_en="a clerk must name the applicant (on_behalf_of)")])
         return on_behalf_of
     if principal.is_applicant:
+        if on_behalf_of and on_behalf_of != principal.sub:
+            raise Problem(403, "Forbidden", "only service-hall clerks submit on behalf of another applicant",
+                          code="forbidden")
         return principal.sub
     raise Problem(403, "Forbidden", "only applicants and service-hall clerks submit applications", code="forbidden")
