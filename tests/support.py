@@ -4,6 +4,7 @@ optionally testcontainers), the whole stack as processes, and a small client of 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import copy
 import json
@@ -111,10 +112,15 @@ class Databases:
         name = f"onestop_test_{label}_{uuid.uuid4().hex[:10]}"
         if not self.server_url:
             return f"sqlite+aiosqlite:///{self.tmp / (name + '.db')}"
-        asyncio.run(self._admin(f'CREATE DATABASE "{name}"'))
+        self._run(f'CREATE DATABASE "{name}"')
         self.created.append(name)
         base = self.server_url.rsplit("/", 1)[0]
         return f"{base}/{name}"
+
+    def _run(self, sql: str) -> None:
+        # Its own thread and loop: callable from sync fixtures and from inside a running test loop alike.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, self._admin(sql)).result()
 
     async def _admin(self, sql: str) -> None:
         import asyncpg
@@ -129,7 +135,7 @@ class Databases:
     def drop_all(self) -> None:
         for name in self.created:
             with contextlib.suppress(Exception):
-                asyncio.run(self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                self._run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def make_stack(tmp: Path, databases: Databases, nats: NatsServer, **env: str) -> Stack:

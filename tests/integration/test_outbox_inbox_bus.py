@@ -1,0 +1,145 @@
+"""The outbox relay, the inbox and the bus against a real nats-server and a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import nats
+import pytest
+import sqlalchemy as sa
+from nats.aio.msg import Msg
+
+from shared.bus import Bus, ConsumerSpec, PoisonMessage, TransientError
+from shared.db import create_engine, create_sessionmaker, migrate_async
+from shared.events import TASKS_STREAM, CloudEvent, TaskOverdue, make_event
+from shared.outbox import OutboxRelay, UnitOfWork
+from shared.records import InboxMessage, OutboxMessage
+from tests.support import Databases, NatsServer, eventually
+
+
+def overdue_event() -> CloudEvent:
+    data = TaskOverdue(task_id=str(uuid.uuid4()), application_id=str(uuid.uuid4()), service="registration",
+                       department="samr", due_at=datetime(2026, 11, 30, tzinfo=UTC))
+    return make_event("registration.task.overdue", data, source_service="registration")
+
+
+@pytest.fixture
+async def maker(databases: Databases) -> AsyncIterator[object]:
+    url = databases.new("outbox")
+    await migrate_async("registration", url)
+    engine = create_engine(url)
+    yield create_sessionmaker(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def bus(nats_server: NatsServer) -> AsyncIterator[Bus]:
+    bus = Bus(nats_server.url, name=f"test-{uuid.uuid4().hex[:6]}")
+    await bus.connect()
+    yield bus
+    await bus.close()
+
+
+async def stream_ids(bus: Bus, subject: str) -> list[str]:
+    """Event ids stored in the stream under ``subject`` (read with an ephemeral consumer)."""
+    sub = await bus.js.subscribe(subject, ordered_consumer=True)
+    ids = []
+    try:
+        while True:
+            msg = await sub.next_msg(timeout=0.5)
+            ids.append(CloudEvent.model_validate_json(msg.data).id)
+    except nats.errors.TimeoutError:
+        pass
+    await sub.unsubscribe()
+    return ids
+
+
+async def test_relay_publishes_committed_events_only_and_resumes(maker, bus: Bus) -> None:
+    subject = f"registration.task.overdue.{uuid.uuid4().hex[:8]}"
+    committed = [overdue_event() for _ in range(5)]
+    async with UnitOfWork(maker) as uow:
+        for event in committed:
+            uow.emit(subject, event)
+        await uow.commit()
+    async with UnitOfWork(maker) as uow:  # rolled back: never published
+        uow.emit(subject, overdue_event())
+
+    relay = OutboxRelay(maker, bus, batch_size=2)
+    relay.start()
+    await eventually(lambda: _unsent(maker), what="the outbox to drain")
+    await relay.stop()
+    assert await stream_ids(bus, subject) == [e.id for e in committed]
+
+    # A relay that died after publishing but before marking: the rows go out again, JetStream drops them.
+    async with maker() as session, session.begin():
+        await session.execute(sa.update(OutboxMessage).values(sent_at=None))
+    relay = OutboxRelay(maker, bus)
+    assert await relay.publish_pending() == 5
+    assert await stream_ids(bus, subject) == [e.id for e in committed]
+
+
+async def _unsent(maker) -> bool:
+    async with maker() as session:
+        count = (await session.execute(
+            sa.select(sa.func.count()).select_from(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
+        )).scalar_one()
+    return count == 0
+
+
+async def test_inbox_applies_each_event_once(maker) -> None:
+    async with UnitOfWork(maker) as uow:
+        assert await uow.already_handled("consumer-a", "event-1") is False
+        await uow.commit()
+    async with UnitOfWork(maker) as uow:
+        assert await uow.already_handled("consumer-a", "event-1") is True
+        assert await uow.already_handled("consumer-b", "event-1") is False
+        await uow.commit()
+    async with maker() as session:
+        rows = (await session.execute(sa.select(InboxMessage))).scalars().all()
+    assert sorted((r.consumer, r.event_id) for r in rows) == [("consumer-a", "event-1"), ("consumer-b", "event-1")]
+
+
+async def test_consumer_retries_transient_and_terminates_poison(bus: Bus, nats_server: NatsServer) -> None:
+    tag = uuid.uuid4().hex[:8]
+    attempts: dict[str, int] = {}
+    handled: list[str] = []
+
+    async def handler(event: CloudEvent, _msg: Msg) -> None:
+        attempts[event.id] = attempts.get(event.id, 0) + 1
+        if event.data.get("kind") == "poison":
+            raise PoisonMessage("never valid")
+        if event.data.get("kind") == "flaky" and attempts[event.id] < 3:
+            raise TransientError("database busy")
+        handled.append(event.id)
+
+    bus.consume(ConsumerSpec(durable=f"test-{tag}", stream=TASKS_STREAM, filter_subjects=[f"task.test.{tag}.>"],
+                             handler=handler, nak_delay=0.05))
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    events = {kind: CloudEvent(source="/test", type="test", data={"kind": kind}) for kind in ("ok", "flaky", "poison")}
+    for kind, event in events.items():
+        await js.publish(f"task.test.{tag}.{kind}", event.model_dump_json().encode(),
+                         headers={"Nats-Msg-Id": event.id})
+    await js.publish(f"task.test.{tag}.garbage", b"not json at all")
+
+    async def settled() -> bool:
+        info = await js.consumer_info(TASKS_STREAM, f"test-{tag}")
+        return len(handled) == 2 and info.num_ack_pending == 0 and info.num_pending == 0
+
+    await eventually(settled, what="the consumer to settle")
+    await nc.close()
+    assert sorted(handled) == sorted([events["ok"].id, events["flaky"].id])
+    assert attempts[events["flaky"].id] == 3  # redelivered after each nak, then done
+    assert attempts[events["poison"].id] == 1  # terminated, never redelivered
+
+
+async def test_publish_is_deduplicated_by_event_id(bus: Bus) -> None:
+    subject = f"registration.task.overdue.{uuid.uuid4().hex[:8]}"
+    event = overdue_event()
+    for _ in range(3):
+        await bus.publish(subject, event.model_dump_json().encode(), event.id)
+    await asyncio.sleep(0)
+    assert await stream_ids(bus, subject) == [event.id]
