@@ -1,0 +1,3 @@
+-- One database per service: a service owns its tables and no service reads another's.
+CREATE DATABASE registration;
+CREATE DATABASE deregistration;
