@@ -18,12 +18,15 @@ def create_engine(url: str) -> AsyncEngine:
 
     SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` transactions: every transaction takes the
     write lock up front, so two writers never deadlock upgrading a read lock (SQLITE_BUSY mid-flight).
+    As transactions are serialised anyway, the process keeps a single connection: waiting for it in the
+    pool's queue is far cheaper than SQLite's busy handler sleeping and retrying for the file lock.
     """
     if url.startswith("sqlite"):
         db_path = url.split(":///", 1)[-1]
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 60}, pool_size=5, max_overflow=10)
+        engine = create_async_engine(url, connect_args={"timeout": 60}, pool_size=1, max_overflow=0,
+                                     pool_timeout=120)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
