@@ -26,20 +26,8 @@ from services.stack import Stack, free_port
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 
-EXAMPLE_REGISTRATION: dict[str, Any] = {
-    "enterprise": {
-        "name": "江门市蓬江区云帆软件科技有限公司",
-        "entity_type": "limited_company",
-        "district_code": "440703",
-        "address": {"town_code": "440703006", "road": "建设三路", "number": "88号", "room": "1201室"},
-        "registered_capital": "1000000.00",
-        "business_scope": ["软件开发", "信息技术咨询服务"],
-    },
-    "legal_representative": {"name": "张三", "id_number": "11010519491231002X", "mobile": "13800138000"},
-    "investors": [{"name": "张三", "id_number": "11010519491231002X", "share_percent": "100"}],
-    "package": {"seal": True, "invoices": {"types": ["vat_general"], "quantity": 25},
-                "social_insurance": True, "housing_fund": False, "bank_account": False},
-}
+# The example of the README walkthrough, as the front end sends it.
+EXAMPLE_REGISTRATION: dict[str, Any] = json.loads((ROOT / "examples" / "registration.json").read_text())
 
 
 def registration_body(name: str | None = None, **package: Any) -> dict[str, Any]:
