@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +24,9 @@ from shared.fanout import Plan, Progress, TaskStatus, aggregate, ready_steps
 from shared.outbox import UnitOfWork
 from shared.records import DepartmentTask, TaskDecision, utcnow
 from shared.workdays import add_working_days
+
+if TYPE_CHECKING:
+    from shared.service import ServiceRuntime, Sweep
 
 
 def is_overdue(task: DepartmentTask, now: datetime | None = None) -> bool:
@@ -212,6 +215,19 @@ async def flag_overdue(uow: UnitOfWork, service: str, *, now: datetime | None = 
             ),
         )
     return len(tasks)
+
+
+def overdue_sweep(service: str) -> Sweep:
+    """限时办结: a sweep for ``create_service_app(sweeps=...)`` that flags and announces a service's tasks
+    past their due time."""
+
+    async def flag_overdue_tasks(runtime: ServiceRuntime) -> int:
+        async with runtime.uow() as uow:
+            count = await flag_overdue(uow, service)
+            await uow.commit()
+        return count
+
+    return flag_overdue_tasks
 
 
 async def department_queue(

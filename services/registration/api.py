@@ -7,7 +7,6 @@ from typing import Annotated
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from services.registration import domain
@@ -22,19 +21,18 @@ from services.registration.schemas import (
     RegistrationList,
     RegistrationPublic,
     RegistrationSupplement,
-    TaskPublic,
 )
-from shared.auth import CurrentPrincipal, Principal, may_read, submitting_for
-from shared.departments import Department
+from shared.applications import own_only, page, readable_or_404, task_views
+from shared.auth import CurrentPrincipal, Principal, submitting_for
 from shared.divisions import resolve_address
-from shared.idempotency import find_replay, remember, request_fingerprint, require_idempotency_key
+from shared.idempotency import Created, create_once, require_idempotency_key
 from shared.money import fen_to_yuan
 from shared.numbers import next_application_number
 from shared.outbox import UnitOfWork
 from shared.problems import FieldProblem, Problem, validation_problem
-from shared.records import DepartmentTask, IdempotencyRecord, utcnow
+from shared.records import DepartmentTask, utcnow
 from shared.service import Runtime, Uow
-from shared.tasks import is_overdue, load_tasks, new_tasks, reopen_returned, request_ready
+from shared.tasks import load_tasks, new_tasks, reopen_returned, request_ready
 from shared.workdays import add_working_days
 
 router = APIRouter(prefix="/api/v1", tags=["registration 企业开办"])
@@ -43,22 +41,12 @@ NOT_FOUND = Problem(404, "Not found", "no such registration application", code="
 
 def to_public(app: RegistrationApplication, tasks: list[DepartmentTask], enterprise: Enterprise | None,
               licence: Licence | None) -> RegistrationPublic:
-    now = utcnow()
     return RegistrationPublic(
         id=app.id, number=app.number, status=app.status, enterprise_name=app.enterprise_name,
         district_code=app.district_code, applicant=app.applicant, submitted_by=app.submitted_by,
         created_at=app.created_at, updated_at=app.updated_at, due_at=app.due_at, reason=app.reason,
         missing=app.missing,
-        tasks=[
-            TaskPublic(
-                id=t.id, department=t.department, department_name=Department(t.department).name_zh, kind=t.kind,
-                status=t.status, round=t.round, requested_at=t.requested_at, due_at=t.due_at,
-                due_provisional=t.due_provisional, resolved_at=t.resolved_at,
-                overdue=is_overdue(t, now),
-                comment=t.comment, outputs=t.outputs,
-            )
-            for t in tasks
-        ],
+        tasks=task_views(tasks),
         enterprise=EnterpriseSummary(uscc=enterprise.uscc, name=enterprise.name, status=enterprise.status)
         if enterprise else None,
         license=LicenceSummary(verification_code=licence.verification_code) if licence else None,
@@ -76,11 +64,7 @@ async def load_public(session: sa.ext.asyncio.AsyncSession, app: RegistrationApp
 
 async def readable_application(session: sa.ext.asyncio.AsyncSession, application_id: str,
                                principal: Principal) -> RegistrationApplication:
-    app = await session.get(RegistrationApplication, application_id)
-    # Another applicant's application answers exactly like a missing one.
-    if app is None or not may_read(principal, app.applicant, app.submitted_by):
-        raise NOT_FOUND
-    return app
+    return await readable_or_404(session, RegistrationApplication, application_id, principal, NOT_FOUND)
 
 
 def _validate_or_422(form: RegistrationCreate) -> str:
@@ -108,36 +92,24 @@ async def submit(form: RegistrationCreate, principal: CurrentPrincipal, runtime:
     """Submit one 企业开办 application; it fans out to every department chosen (202: accepted)."""
     applicant = submitting_for(principal, form.on_behalf_of)
     payload = form.model_dump(mode="json")
-    fingerprint = request_fingerprint(payload)
-    for attempt in range(2):
-        async with runtime.uow() as uow:
-            replay = await find_replay(uow.session, principal.sub, key, fingerprint)
-            if replay is not None:
-                return JSONResponse(replay.body, status_code=replay.status_code)
-            address = _validate_or_422(form)
-            name = domain.normalise_name(form.enterprise.name)
-            if await uow.session.get(EnterpriseName, name) is not None:
-                raise _name_taken(form.enterprise.name)
-            try:
-                body = await _create(uow, form, payload, applicant, principal, address, name, key, fingerprint)
-                await uow.commit()
-            except IntegrityError:
-                # A concurrent submission won: the same key (replay it) or the same name (refuse).
-                if attempt == 0:
-                    continue
-                raise _name_taken(form.enterprise.name) from None
-            return JSONResponse(body, status_code=202)
-    raise _name_taken(form.enterprise.name)
+
+    async def create(uow: UnitOfWork) -> Created:
+        address = _validate_or_422(form)
+        name = domain.normalise_name(form.enterprise.name)
+        if await uow.session.get(EnterpriseName, name) is not None:
+            raise _name_taken(form.enterprise.name)
+        body = await _create(uow, form, payload, applicant, principal, address, name)
+        return Created(202, body, body["id"])
+
+    # A unique clash that is not a same-key twin is a concurrent submission of the same name.
+    return await create_once(runtime.uow, principal.sub, key, payload, create,
+                             on_conflict=lambda: _name_taken(form.enterprise.name))
 
 
 async def _create(uow: UnitOfWork, form: RegistrationCreate, payload: dict, applicant: str, principal: Principal,
-                  address: str, name: str, key: str, fingerprint: str) -> dict:
+                  address: str, name: str) -> dict:
     now = utcnow()
     session = uow.session
-    # The idempotency record goes in first, so a concurrent retry waits on its key rather than racing.
-    session.add(IdempotencyRecord(caller=principal.sub, key=key, request_hash=fingerprint, status_code=0,
-                                  response_body="{}", expires_at=now))
-    await session.flush()
     session.add(EnterpriseName(name=name, application_id="", status="reserved"))
     await session.flush()
     number = await next_application_number(session, NUMBER_PREFIX, form.enterprise.district_code, now.date())
@@ -156,13 +128,7 @@ async def _create(uow: UnitOfWork, form: RegistrationCreate, payload: dict, appl
     session.add_all(tasks)
     emit_application_event(uow, app, tasks)  # registration.application.in_progress == submitted
     request_ready(uow, plan, tasks, task_details(app, tasks), now=now, deadline=app.due_at)
-    body = to_public(app, tasks, None, None).model_dump(mode="json")
-    record = await session.get(IdempotencyRecord, (principal.sub, key))
-    assert record is not None
-    await session.delete(record)
-    await session.flush()
-    remember(session, principal.sub, key, fingerprint, 202, body, app.id)
-    return body
+    return to_public(app, tasks, None, None).model_dump(mode="json")
 
 
 @router.get("/registrations", response_model=RegistrationList)
@@ -170,15 +136,10 @@ async def list_own(principal: CurrentPrincipal, runtime: Runtime,
                    limit: Annotated[int, Query(ge=1, le=100)] = 20,
                    offset: Annotated[int, Query(ge=0)] = 0) -> RegistrationList:
     """The caller's own applications (a clerk's: those they submitted; an admin's: all), newest first."""
-    query = select(RegistrationApplication)
-    if not principal.is_admin:
-        owner = RegistrationApplication.submitted_by if principal.is_clerk else RegistrationApplication.applicant
-        query = query.where(owner == principal.sub)
+    query = own_only(select(RegistrationApplication), RegistrationApplication, principal)
     async with runtime.maker() as session:
-        total = (await session.execute(select(sa.func.count()).select_from(query.subquery()))).scalar_one()
-        apps = (await session.execute(
-            query.order_by(RegistrationApplication.created_at.desc()).limit(limit).offset(offset)  # type: ignore[attr-defined]
-        )).scalars().all()
+        total, apps = await page(session, query, RegistrationApplication.created_at.desc(),  # type: ignore[attr-defined]
+                                 limit=limit, offset=offset)
         items = [await load_public(session, a) for a in apps]
     return RegistrationList(items=items, total=total, limit=limit, offset=offset)
 

@@ -12,10 +12,11 @@ from services.registration import domain
 from services.registration.domain import SERVICE, Status
 from services.registration.models import Enterprise, EnterpriseName, Licence, RegistrationApplication
 from services.registration.schemas import RegistrationCreate
+from shared import applications
+from shared.applications import missing_items, rejection_reason
 from shared.bus import ConsumerSpec, PoisonMessage
 from shared.departments import Department
 from shared.events import (
-    ApplicationEvent,
     CloudEvent,
     EnterpriseRegistered,
     EnterpriseStatusChanged,
@@ -30,19 +31,14 @@ from shared.money import yuan_to_fen
 from shared.outbox import UnitOfWork
 from shared.records import DepartmentTask, utcnow
 from shared.service import ServiceRuntime
-from shared.tasks import DecisionConflict, load_tasks, progress_of, record_decision, request_ready
+from shared.tasks import progress_of, request_ready
 
 log = logging.getLogger("onestop.registration")
 
 
 def emit_application_event(uow: UnitOfWork, app: RegistrationApplication, tasks: list[DepartmentTask]) -> None:
     """Announce the application's new state on ``registration.application.<status>``."""
-    data = ApplicationEvent(
-        application_id=app.id, number=app.number, service=SERVICE, applicant=app.applicant, status=app.status,
-        reason=app.reason, missing=app.missing, departments=[t.department for t in tasks],  # type: ignore[misc]
-    )
-    uow.emit(service_subject(SERVICE, "application", app.status),
-             make_event(f"{SERVICE}.application.{app.status}", data, source_service=SERVICE, subject=app.id))
+    applications.emit_application_event(uow, SERVICE, app, tasks)
 
 
 def task_details(app: RegistrationApplication, tasks: list[DepartmentTask]) -> Any:
@@ -73,24 +69,13 @@ def task_details(app: RegistrationApplication, tasks: list[DepartmentTask]) -> A
 
 async def lock_application(uow: UnitOfWork, application_id: str) -> RegistrationApplication | None:
     """The application row, locked for this transaction (PostgreSQL; SQLite serialises writers anyway)."""
-    result = await uow.session.execute(
-        select(RegistrationApplication).where(RegistrationApplication.id == application_id).with_for_update()
-    )
-    return result.scalar_one_or_none()
+    return await applications.lock_row(uow.session, RegistrationApplication, application_id)
 
 
 async def apply_decision(uow: UnitOfWork, decision: TaskResolved, channel: str) -> None:
     """A department's answer, from NATS or HTTP: record it, then move the application on."""
-    app = await lock_application(uow, decision.application_id)
-    if app is None:
-        raise PoisonMessage(f"no application {decision.application_id}")
-    tasks = await load_tasks(uow.session, app.id)
-    task = next((t for t in tasks if t.id == decision.task_id), None)
-    if task is None or task.department != decision.department:
-        raise PoisonMessage(f"no task {decision.task_id} of {decision.department} in {app.number}")
-    if app.status in Status.FINAL:
-        raise DecisionConflict(f"application {app.number} is already {app.status}")
-    record_decision(uow, task, decision, channel=channel)
+    app, tasks, task = await applications.take_answer(uow, RegistrationApplication, decision, channel,
+                                                      final_statuses=Status.FINAL)
     if task.department == Department.samr and task.status == "approved":
         # samr's approval assigns the USCC (GB 32100: authority 9, category, district, org code, check).
         app.uscc = generate_uscc(app.district_code, domain.uscc_category(app.entity_type))
@@ -104,9 +89,8 @@ async def advance(uow: UnitOfWork, app: RegistrationApplication, tasks: list[Dep
     app.updated_at = now
     progress = progress_of(tasks)
     if progress == Progress.rejected:
-        rejecting = next(t for t in tasks if t.status == "rejected")
         app.status = Status.rejected
-        app.reason = f"{Department(rejecting.department).name_zh}: {rejecting.comment or '不予通过'}"
+        app.reason = rejection_reason(tasks)
         reservation = await uow.session.get(EnterpriseName, domain.normalise_name(app.enterprise_name))
         if reservation is not None and reservation.application_id == app.id:
             await uow.session.delete(reservation)
@@ -120,14 +104,6 @@ async def advance(uow: UnitOfWork, app: RegistrationApplication, tasks: list[Dep
     else:
         plan = domain.plan_for(RegistrationCreate.model_validate(app.form))
         request_ready(uow, plan, tasks, task_details(app, tasks), now=now, deadline=app.due_at)
-
-
-def missing_items(task: DepartmentTask) -> list[str]:
-    """What a returning department asks for: its list of missing items, or its comment."""
-    listed = task.outputs.get("missing")
-    if listed:
-        return [str(item) for item in listed]
-    return [f"{Department(task.department).name_zh}: {task.comment or '需补正材料'}"]
 
 
 async def complete(uow: UnitOfWork, app: RegistrationApplication, tasks: list[DepartmentTask]) -> None:
@@ -182,7 +158,10 @@ def enterprise_changes_consumer(runtime: ServiceRuntime) -> ConsumerSpec:
             enterprise = await uow.session.get(Enterprise, change.uscc)
             if enterprise is None:
                 raise PoisonMessage(f"no enterprise {change.uscc}")
-            if enterprise.status != "cancelled":  # cancellation is final
+            # Cancellation is final; and an announcement older than the status we hold (a redelivery that
+            # overtook a later one, e.g. "suspended" after "resumed") must not turn the clock back.
+            stale = enterprise.status_changed_at is not None and change.at < enterprise.status_changed_at
+            if enterprise.status != "cancelled" and not stale:
                 enterprise.status = change.status
                 enterprise.status_changed_at = change.at
                 licence = (await uow.session.execute(select(Licence).where(Licence.uscc == change.uscc))).scalar_one()

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.applications import TaskPublic
+
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -92,22 +94,6 @@ class RegistrationSupplement(_In):
     package: dict[str, Any] | None = None
     contact: dict[str, Any] | None = None
     note: str | None = None
-
-
-class TaskPublic(BaseModel):
-    id: str
-    department: str
-    department_name: str
-    kind: str
-    status: str
-    round: int
-    requested_at: datetime | None
-    due_at: datetime | None
-    due_provisional: bool
-    resolved_at: datetime | None
-    overdue: bool
-    comment: str | None
-    outputs: dict[str, Any]
 
 
 class EnterpriseSummary(BaseModel):
