@@ -23,7 +23,7 @@ from shared.settings import DEFAULT_NATS_PORT, DEFAULT_PORTS
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCFILE = ROOT / "Procfile"
-MIGRATED = ("registration",)
+MIGRATED = ("registration", "deregistration")
 
 
 def free_port() -> int:

@@ -8,7 +8,7 @@ import sys
 from shared.db import migrate
 from shared.settings import Settings
 
-MIGRATED_SERVICES = ("registration",)
+MIGRATED_SERVICES = ("registration", "deregistration")
 
 
 def main(argv: list[str]) -> None:

@@ -65,12 +65,16 @@ class Settings(BaseSettings):
     relay_idle_seconds: float = 0.5
     sweep_interval_seconds: float = 2.0
 
-    # Simulated department back offices in the dev stack: "all", "none" or a comma list.
+    # Simulated department back offices in the dev stack: "all", "none" or a comma list of department codes,
+    # where "<service>.<department>" (e.g. "registration.tax") simulates a department for that service only.
     simulated_departments: str = "all"
 
     # Periods in calendar days (parameters of the deregistration procedures); 0 means no wait.
     public_notice_days: float = 20
     creditor_notice_days: float = 45
+    # How long one day of a suspension (歇业备案) lasts for its automatic end, in seconds. A suspension ends
+    # when its end date is over (local midnight); a test environment shortens the days to see that happen.
+    suspension_day_seconds: float = 86400
 
     @property
     def listen_port(self) -> int:

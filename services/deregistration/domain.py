@@ -1,0 +1,454 @@
+"""The rules of 套餐式注销 and 歇业备案: which departments an enterprise needs, the simplified and general
+plans, what a valid application is, when a request is refused, and the suspension limits. Pure: no
+database, no bus, no clock (today and now are passed in)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+
+from services.deregistration.schemas import DeregistrationCreate, SignatoryIn, SuspensionCreate
+from shared.departments import Department
+from shared.fanout import Plan, Step
+from shared.identifiers import is_valid_uscc, resident_id_problem
+from shared.problems import FieldProblem, Problem
+from shared.workdays import LOCAL_TZ
+
+SERVICE = "deregistration"
+NUMBER_PREFIX = "QYZX"  # 企业注销
+SUSPENSION_NUMBER_PREFIX = "XYBA"  # 歇业备案
+
+# Timer kinds (rows in the timer table; see shared.timers).
+TIMER_NOTICE_END = "deregistration.notice_end"
+TIMER_SUSPENSION_START = "suspension.start"
+TIMER_SUSPENSION_END = "suspension.end"
+
+# 市场主体登记管理条例 第三十条: a suspension lasts at most 3 years in total; an extension is filed
+# in the 30 days before the end.
+MAX_SUSPENSION_YEARS = 3
+EXTENSION_WINDOW_DAYS = 30
+
+MAX_REASON_LENGTH = 500
+MAX_ADDRESS_LENGTH = 300
+
+
+class Procedure(StrEnum):
+    simplified = "simplified"  # 简易注销
+    general = "general"  # 一般注销
+
+
+class Status:
+    public_notice = "public_notice"  # 简易注销: the undertaking is published, anyone may object
+    creditor_notice = "creditor_notice"  # 一般注销: the creditors' announcement runs
+    in_progress = "in_progress"  # the departments are working
+    returned = "returned"  # a department wants more material (补正)
+    objected = "objected"  # an objection stopped a simplified deregistration
+    rejected = "rejected"
+    completed = "completed"
+    NOTICE = frozenset({"public_notice", "creditor_notice"})
+    FINAL = frozenset({"objected", "rejected", "completed"})
+
+
+class SuspensionStatus:
+    filed = "filed"  # starts on a later date
+    active = "active"
+    resumed = "resumed"  # ended early at the enterprise's request
+    ended = "ended"  # its end date passed, or the enterprise was cancelled meanwhile
+    withdrawn = "withdrawn"  # ended before it started
+    CURRENT = frozenset({"filed", "active"})
+
+
+# Per department: what it does in a deregistration, and its time limit in working days.
+KINDS: dict[Department, str] = {
+    Department.samr: "licence_cancellation",  # 注销登记
+    Department.tax: "tax_clearance",  # 清税
+    Department.hrss: "social_insurance_cancellation",
+    Department.medicare: "medical_insurance_cancellation",
+    Department.hpf: "housing_fund_account_closure",
+    Department.customs: "customs_registration_cancellation",
+    Department.bank: "bank_account_closure",
+}
+STEP_WORKING_DAYS: dict[Department, int] = {Department.samr: 1}
+DEFAULT_STEP_WORKING_DAYS = 3
+# Departments deregistration cancels when the enterprise is registered with them (samr always; the seal
+# filing at psb is not cancelled: the seal is destroyed by the enterprise itself).
+HELD_WHEN_REGISTERED = (Department.hrss, Department.medicare, Department.hpf, Department.bank)
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """What an enterprise holds, as learnt from events: where it is registered, and its tax and customs."""
+
+    registered_with: frozenset[str]
+    has_tax_matters: bool = True
+    customs_registered: bool = False
+
+    @property
+    def holds_tax(self) -> bool:
+        return self.has_tax_matters or Department.tax in self.registered_with
+
+    @property
+    def holds_customs(self) -> bool:
+        return self.customs_registered or Department.customs in self.registered_with
+
+
+def departments_needed(holdings: Holdings, procedure: Procedure | str) -> list[Department]:
+    """Every department that must cancel something, in plan order.
+
+    samr always; tax when the enterprise holds a tax registration — except in the simplified procedure
+    when it never had tax matters (no clearance needed then); customs only with a customs registration;
+    social and medical insurance, housing fund and bank when the enterprise is registered with them.
+    """
+    needed = [Department.samr]
+    if Procedure(procedure) == Procedure.general:
+        if holdings.holds_tax:
+            needed.append(Department.tax)
+    elif holdings.has_tax_matters:
+        needed.append(Department.tax)
+    needed += [d for d in HELD_WHEN_REGISTERED if d in holdings.registered_with]
+    if holdings.holds_customs:
+        needed.append(Department.customs)
+    return needed
+
+
+def plan_for(procedure: Procedure | str, holdings: Holdings) -> Plan:
+    """The fan-out after the notice period: in the general procedure samr cancels the licence only after
+    tax issued its clearance (清税证明); everything else runs in parallel."""
+    procedure = Procedure(procedure)
+    needed = departments_needed(holdings, procedure)
+    steps = []
+    for dept in needed:
+        depends: tuple[Department, ...] = ()
+        if procedure == Procedure.general and dept == Department.samr and Department.tax in needed:
+            depends = (Department.tax,)
+        steps.append(Step(dept, KINDS[dept], depends, STEP_WORKING_DAYS.get(dept, DEFAULT_STEP_WORKING_DAYS)))
+    return Plan(tuple(steps), _longest_chain(steps))
+
+
+def _longest_chain(steps: Sequence[Step]) -> int:
+    by_dept = {s.department: s for s in steps}
+
+    def finish(step: Step) -> int:
+        return step.working_days + max((finish(by_dept[d]) for d in step.depends_on), default=0)
+
+    return max((finish(s) for s in steps), default=0)
+
+
+def notice_status(procedure: Procedure | str) -> str:
+    """Which period an application starts in: the public notice (simplified) or the creditors' one."""
+    return Status.public_notice if Procedure(procedure) == Procedure.simplified else Status.creditor_notice
+
+
+def notice_length(procedure: Procedure | str, public_notice_days: float, creditor_notice_days: float) -> timedelta:
+    """The period's length (parameters: 20 and 45 calendar days by default; 0 means no wait)."""
+    days = public_notice_days if Procedure(procedure) == Procedure.simplified else creditor_notice_days
+    return timedelta(days=max(0.0, days))
+
+
+# --- Validation (一次告知: every problem at once) ----------------------------------------------------------
+
+
+def _problem(loc: list[str | int], code: str, zh: str, en: str) -> FieldProblem:
+    return FieldProblem(loc=loc, code=code, message_zh=zh, message_en=en)
+
+
+_ID_MESSAGES = {
+    "format": ("身份证号码应为17位数字加1位校验码", "a resident ID is 17 digits and a check character"),
+    "birth_date": ("身份证号码中的出生日期无效", "the birth date in the resident ID is not a real date"),
+    "check_digit": ("身份证号码校验位不正确", "the resident ID check character is wrong"),
+}
+
+
+def _check_people(people: Sequence[SignatoryIn], loc: list[str | int], problems: list[FieldProblem],
+                  *, what_zh: str, what_en: str) -> None:
+    if not people:
+        problems.append(_problem(loc, "required", f"至少需要一名{what_zh}", f"at least one {what_en} is required"))
+    for i, person in enumerate(people):
+        if not person.name:
+            problems.append(_problem([*loc, i, "name"], "required", "姓名不能为空", "name is required"))
+        code = resident_id_problem(person.id_number)
+        if code:
+            zh, en = _ID_MESSAGES.get(code, ("身份证号码无效", "invalid resident ID"))
+            problems.append(_problem([*loc, i, "id_number"], f"resident_id_{code}", zh, en))
+
+
+def check_uscc(uscc: str, problems: list[FieldProblem]) -> bool:
+    """Add a problem unless ``uscc`` is a valid 统一社会信用代码; True when it is."""
+    if is_valid_uscc(uscc):
+        return True
+    problems.append(_problem(["uscc"], "uscc_invalid", "统一社会信用代码不正确",
+                             "not a valid unified social credit code (18 characters, GB 32100 check)"))
+    return False
+
+
+def _check_reason(reason: str, loc: list[str | int], problems: list[FieldProblem]) -> None:
+    if not reason:
+        problems.append(_problem(loc, "required", "请填写原因", "a reason is required"))
+    elif len(reason) > MAX_REASON_LENGTH:
+        problems.append(_problem(loc, "too_long", f"原因不能超过{MAX_REASON_LENGTH}字",
+                                 f"the reason has at most {MAX_REASON_LENGTH} characters"))
+
+
+def validate(form: DeregistrationCreate) -> list[FieldProblem]:
+    """Every problem with a deregistration application, all at once. Empty means valid."""
+    problems: list[FieldProblem] = []
+    check_uscc(form.uscc, problems)
+    _check_reason(form.reason, ["reason"], problems)
+    if form.procedure not in set(Procedure):
+        problems.append(_problem(["procedure"], "procedure_unknown", "注销方式应为简易注销或一般注销",
+                                 'procedure must be "simplified" or "general"'))
+    elif form.procedure == Procedure.simplified:
+        if form.undertaking is None:
+            problems.append(_problem(["undertaking"], "undertaking_required", "简易注销须提交全体投资人承诺书",
+                                     "the simplified procedure needs the investors' undertaking"))
+        else:
+            if not form.undertaking.no_outstanding_debts:
+                problems.append(_problem(
+                    ["undertaking", "no_outstanding_debts"], "debts_outstanding",
+                    "简易注销须承诺无债权债务（含职工工资、社会保险费、税款）；否则请选择一般注销",
+                    "the simplified procedure needs the undertaking that no debts (wages, social insurance, "
+                    "taxes included) are outstanding; otherwise use the general procedure"))
+            _check_people(form.undertaking.signatories, ["undertaking", "signatories"], problems,
+                          what_zh="承诺人（投资人）", what_en="signatory (investor)")
+    else:
+        if form.liquidation is None:
+            problems.append(_problem(["liquidation"], "liquidation_required", "一般注销须备案清算组",
+                                     "the general procedure needs the liquidation group"))
+        else:
+            members = form.liquidation.members
+            _check_people(members, ["liquidation", "members"], problems, what_zh="清算组成员",
+                          what_en="liquidation group member")
+            leader = form.liquidation.leader
+            if leader and leader not in {m.name for m in members}:
+                problems.append(_problem(["liquidation", "leader"], "leader_not_member", "清算组负责人须为清算组成员",
+                                         "the leader must be one of the members"))
+    return problems
+
+
+def merge_supplement(original: dict, supplement: dict) -> dict:
+    """The form after a supplement: nested objects merge, lists and values replace."""
+    merged = dict(original)
+    for key, value in supplement.items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_supplement(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+# --- Refusals: the enterprise's state, learnt from events ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnterpriseState:
+    """What the refusal rules need to know of an enterprise (from the read model)."""
+
+    uscc: str
+    owner: str
+    status: str  # active | suspended | cancelled
+    deregistration_number: str | None = None  # the deregistration in flight
+    suspension_number: str | None = None  # the suspension filed or running
+
+
+def unknown_enterprise(uscc: str) -> FieldProblem:
+    """The problem for a USCC no registration event has told us of."""
+    return _problem(["uscc"], "enterprise_unknown", "未查询到该统一社会信用代码对应的已登记企业",
+                    f"no enterprise registered with USCC {uscc} is known here (registered through 企业开办)")
+
+
+def _not_owner(uscc: str) -> Problem:
+    return Problem(403, "Not the enterprise's applicant",
+                   f"only the applicant who holds enterprise {uscc} (or a clerk acting for them) may do this",
+                   code="not_enterprise_owner", uscc=uscc)
+
+
+def _cancelled(uscc: str) -> Problem:
+    return Problem(409, "Enterprise already cancelled", f"enterprise {uscc} is already deregistered (已注销)",
+                   code="enterprise_cancelled", uscc=uscc)
+
+
+def _in_flight(ent: EnterpriseState) -> Problem:
+    return Problem(409, "Deregistration in flight",
+                   f"enterprise {ent.uscc} already has deregistration {ent.deregistration_number} in progress",
+                   code="deregistration_in_flight", uscc=ent.uscc, application_number=ent.deregistration_number)
+
+
+def deregistration_refusal(ent: EnterpriseState, applicant: str) -> Problem | None:
+    """Why this applicant may not deregister this enterprise now, or None."""
+    if ent.owner != applicant:
+        return _not_owner(ent.uscc)
+    if ent.status == "cancelled":
+        return _cancelled(ent.uscc)
+    if ent.deregistration_number:
+        return _in_flight(ent)
+    return None
+
+
+def suspension_refusal(ent: EnterpriseState, applicant: str) -> Problem | None:
+    """Why this applicant may not file a suspension of this enterprise now, or None."""
+    if ent.owner != applicant:
+        return _not_owner(ent.uscc)
+    if ent.status == "cancelled":
+        return _cancelled(ent.uscc)
+    if ent.deregistration_number:
+        return _in_flight(ent)
+    if ent.suspension_number:
+        return Problem(409, "Already suspended",
+                       f"enterprise {ent.uscc} has suspension {ent.suspension_number}; file an extension of it "
+                       "in the 30 days before its end instead", code="suspension_exists", uscc=ent.uscc,
+                       suspension_number=ent.suspension_number)
+    return None
+
+
+# --- 歇业备案: the 3-year cap and the extension window ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filing:
+    """One suspension of an enterprise: its dates, and the first day active again if it ended early."""
+
+    start: date
+    end: date
+    resumed_on: date | None = None
+
+
+def add_years(day: date, years: int) -> date:
+    """The same calendar date ``years`` later (29 February becomes 28 February in a common year)."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+def days_used(filing: Filing) -> int:
+    """Days a filing counts toward the cap: start to end inclusive, or up to the day before resumption."""
+    if filing.resumed_on is not None and filing.resumed_on <= filing.end:
+        return max(0, (filing.resumed_on - filing.start).days)
+    return (filing.end - filing.start).days + 1
+
+
+def cap_days(first_start: date) -> int:
+    """The 3-year cap in days, counted on the calendar from the first suspension's start."""
+    return (add_years(first_start, MAX_SUSPENSION_YEARS) - first_start).days
+
+
+def total_days(filings: Iterable[Filing]) -> int:
+    """Days used by all filings together."""
+    return sum(days_used(f) for f in filings)
+
+
+def within_cap(filings: Sequence[Filing]) -> bool:
+    """Whether the filings together stay within 3 years."""
+    if not filings:
+        return True
+    return total_days(filings) <= cap_days(min(f.start for f in filings))
+
+
+def extension_window(end: date) -> tuple[date, date]:
+    """The first and last day on which an extension of a suspension ending on ``end`` may be filed."""
+    return end - timedelta(days=EXTENSION_WINDOW_DAYS), end
+
+
+def may_extend(end: date, today: date) -> bool:
+    """An extension is filed within the 30 days before the end (the end day included)."""
+    first, last = extension_window(end)
+    return first <= today <= last
+
+
+def parse_date(value: str, loc: list[str | int], problems: list[FieldProblem]) -> date | None:
+    """An ISO date, or a problem."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        problems.append(_problem(loc, "date_invalid", "日期格式应为YYYY-MM-DD", "a date is written YYYY-MM-DD"))
+        return None
+
+
+def _cap_problem(loc: list[str | int], previous: Sequence[Filing], new: Filing) -> FieldProblem:
+    first = min([f.start for f in previous] + [new.start])
+    allowed = cap_days(first)
+    left = max(0, allowed - total_days(previous))
+    return _problem(loc, "suspension_cap_exceeded",
+                    f"歇业累计不得超过{MAX_SUSPENSION_YEARS}年（{allowed}天），本企业尚可歇业{left}天",
+                    f"suspensions may total at most {MAX_SUSPENSION_YEARS} years ({allowed} days); "
+                    f"{left} days are left for this enterprise")
+
+
+def validate_suspension(form: SuspensionCreate, today: date,
+                        previous: Sequence[Filing]) -> tuple[list[FieldProblem], Filing | None]:
+    """Every problem with a suspension filing, and the filing when there is none. ``previous`` are the
+    enterprise's earlier suspensions (they count toward the 3-year cap)."""
+    problems: list[FieldProblem] = []
+    check_uscc(form.uscc, problems)
+    _check_reason(form.reason, ["reason"], problems)
+    if not form.delivery_address:
+        problems.append(_problem(["delivery_address"], "required", "请填写法律文书送达地址",
+                                 "a delivery address for legal documents is required"))
+    elif len(form.delivery_address) > MAX_ADDRESS_LENGTH:
+        problems.append(_problem(["delivery_address"], "too_long", f"送达地址不能超过{MAX_ADDRESS_LENGTH}字",
+                                 f"the delivery address has at most {MAX_ADDRESS_LENGTH} characters"))
+    start = parse_date(form.start_date, ["start_date"], problems)
+    end = parse_date(form.end_date, ["end_date"], problems)
+    if start is not None and start < today:
+        problems.append(_problem(["start_date"], "start_in_past", "歇业开始日期不能早于今天",
+                                 "a suspension cannot start before today"))
+    if start is None or end is None:
+        return problems, None
+    if end < start:
+        problems.append(_problem(["end_date"], "end_before_start", "歇业结束日期不能早于开始日期",
+                                 "the end date cannot be before the start date"))
+        return problems, None
+    filing = Filing(start, end)
+    if not within_cap([*previous, filing]):
+        problems.append(_cap_problem(["end_date"], previous, filing))
+    return problems, (None if problems else filing)
+
+
+def extension_problems(current: Filing, new_end: str, today: date,
+                       previous: Sequence[Filing]) -> tuple[list[FieldProblem], date | None]:
+    """Every problem with extending ``current`` to ``new_end``; ``previous`` are the enterprise's other
+    suspensions."""
+    problems: list[FieldProblem] = []
+    end = parse_date(new_end, ["end_date"], problems)
+    if not may_extend(current.end, today):
+        first, last = extension_window(current.end)
+        problems.append(_problem(["end_date"], "extension_window",
+                                 f"延期须在歇业期满前{EXTENSION_WINDOW_DAYS}日内（{first}至{last}）提出",
+                                 f"an extension is filed in the {EXTENSION_WINDOW_DAYS} days before the end, "
+                                 f"from {first} to {last}"))
+    if end is not None:
+        if end <= current.end:
+            problems.append(_problem(["end_date"], "not_later", "延期后的结束日期应晚于现结束日期",
+                                     f"the new end date must be after {current.end}"))
+        else:
+            extended = Filing(current.start, end)
+            if not within_cap([*previous, extended]):
+                problems.append(_cap_problem(["end_date"], previous, extended))
+    return problems, (None if problems else end)
+
+
+def local_midnight(day: date) -> datetime:
+    """The start of a local (Asia/Shanghai) day as an aware time."""
+    return datetime.combine(day, time(0), tzinfo=LOCAL_TZ)
+
+
+def scaled_due(moment: datetime, now: datetime, day_seconds: float) -> datetime:
+    """When a timer for ``moment`` is due when days last ``day_seconds`` (86400 in real life: ``moment``
+    itself); a shortened day brings the moment proportionally closer, never before now."""
+    if day_seconds >= 86400:
+        return moment
+    remaining = max(timedelta(0), moment - now)
+    return now + remaining * (day_seconds / 86400)
+
+
+def suspension_starts_at(filing: Filing) -> datetime:
+    return local_midnight(filing.start)
+
+
+def suspension_ends_at(end: date) -> datetime:
+    """A suspension is over when its end date is: at the following local midnight."""
+    return local_midnight(end + timedelta(days=1))

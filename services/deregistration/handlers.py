@@ -1,0 +1,303 @@
+"""What the deregistration service does when registration announces an enterprise, when departments answer,
+and when a period's timer comes due."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from nats.aio.msg import Msg
+from sqlmodel import select
+
+from services.deregistration import domain
+from services.deregistration.domain import SERVICE, Holdings, Procedure, Status, SuspensionStatus
+from services.deregistration.models import DeregistrationApplication, EnterpriseView, Suspension
+from shared import applications, timers
+from shared.applications import missing_items, rejection_reason
+from shared.bus import ConsumerSpec, PoisonMessage
+from shared.departments import Department
+from shared.events import (
+    CloudEvent,
+    EnterpriseRegistered,
+    EnterpriseStatusChanged,
+    TaskResolved,
+    make_event,
+    service_subject,
+    stream_for_service,
+)
+from shared.fanout import Plan, Progress
+from shared.identifiers import mask_resident_id
+from shared.outbox import UnitOfWork
+from shared.records import DepartmentTask, Timer, utcnow
+from shared.service import ServiceRuntime
+from shared.tasks import load_tasks, progress_of, request_ready
+from shared.workdays import LOCAL_TZ, add_working_days
+
+log = logging.getLogger("onestop.deregistration")
+
+ENTERPRISE_REGISTRY_CONSUMER = "deregistration-enterprise-registry"
+
+
+# --- The enterprise read model ---------------------------------------------------------------------------
+
+
+def holdings_of(enterprise: EnterpriseView) -> Holdings:
+    return Holdings(frozenset(enterprise.registered_with), enterprise.has_tax_matters, enterprise.customs_registered)
+
+
+def remember_registered(session: Any, existing: EnterpriseView | None, data: EnterpriseRegistered) -> EnterpriseView:
+    """Add or refresh an enterprise from ``registration.enterprise.registered``. Its status and what is in
+    flight are ours (learnt from our own decisions), so a refresh never touches them."""
+    enterprise = existing or EnterpriseView(uscc=data.uscc, name=data.name, entity_type=data.entity_type,
+                                            district_code=data.district_code, address=data.address,
+                                            owner=data.owner, legal_representative=data.legal_representative,
+                                            registered_at=data.registered_at, status="active")
+    enterprise.name = data.name
+    enterprise.entity_type = data.entity_type
+    enterprise.district_code = data.district_code
+    enterprise.address = data.address
+    enterprise.owner = data.owner
+    enterprise.legal_representative = data.legal_representative
+    enterprise.registered_at = data.registered_at
+    enterprise.registered_with = [str(d) for d in data.registered_with]
+    enterprise.has_tax_matters = data.has_tax_matters
+    enterprise.customs_registered = data.customs_registered
+    enterprise.licence_verification_code = data.licence_verification_code
+    enterprise.updated_at = utcnow()
+    if existing is None:
+        session.add(enterprise)
+    return enterprise
+
+
+def enterprise_registry_consumer(runtime: ServiceRuntime) -> ConsumerSpec:
+    """Learn enterprises from registration's announcements (``registration.enterprise.>``)."""
+
+    async def handle(event: CloudEvent, _msg: Msg) -> None:
+        async with runtime.uow() as uow:
+            if await uow.already_handled(ENTERPRISE_REGISTRY_CONSUMER, event.id):
+                return
+            if event.name == "registration.enterprise.registered":
+                data = event.data_as(EnterpriseRegistered)
+                existing = await applications.lock_row(uow.session, EnterpriseView, data.uscc)
+                remember_registered(uow.session, existing, data)
+            else:
+                # A later kind of announcement this version does not use yet: taken note of, nothing to do.
+                log.info("enterprise event not used", extra={"event_type": event.type, "event_id": event.id})
+            await uow.commit()
+
+    return ConsumerSpec(
+        durable=ENTERPRISE_REGISTRY_CONSUMER,
+        stream=stream_for_service("registration"),
+        filter_subjects=["registration.enterprise.>"],
+        handler=handle,
+    )
+
+
+def announce_status(uow: UnitOfWork, enterprise: EnterpriseView, event: str, *, application_id: str | None = None,
+                    start_date: date | None = None, end_date: date | None = None, **extra: Any) -> None:
+    """Set the enterprise's status in our read model and announce it on ``deregistration.enterprise.<event>``
+    in the same transaction (the registration service reflects it on the licence)."""
+    status = {"deregistered": "cancelled", "suspended": "suspended", "resumed": "active"}[event]
+    now = utcnow()
+    enterprise.status = status
+    enterprise.status_changed_at = now
+    enterprise.updated_at = now
+    data = EnterpriseStatusChanged(uscc=enterprise.uscc, status=status,  # type: ignore[arg-type]
+                                   application_id=application_id, start_date=start_date, end_date=end_date,
+                                   at=now, **extra)
+    uow.emit(service_subject(SERVICE, "enterprise", event),
+             make_event(f"{SERVICE}.enterprise.{event}", data, source_service=SERVICE, subject=enterprise.uscc))
+
+
+# --- Deregistration applications -------------------------------------------------------------------------
+
+
+def emit_application_event(uow: UnitOfWork, app: DeregistrationApplication, tasks: Sequence[DepartmentTask]) -> None:
+    """Announce the application's new state on ``deregistration.application.<status>``."""
+    applications.emit_application_event(uow, SERVICE, app, tasks)
+
+
+def plan_of(app: DeregistrationApplication) -> Plan:
+    """The application's plan, from the holdings it was accepted with."""
+    h = app.holdings
+    return domain.plan_for(app.procedure, Holdings(frozenset(h["registered_with"]), h["has_tax_matters"],
+                                                   h["customs_registered"]))
+
+
+def task_details(app: DeregistrationApplication) -> Callable[[DepartmentTask], dict[str, Any]]:
+    """What each department is sent: samr the whole filing; the others the enterprise and what to cancel."""
+    general = app.procedure == Procedure.general
+
+    def details(task: DepartmentTask) -> dict[str, Any]:
+        common: dict[str, Any] = {
+            "uscc": app.uscc, "enterprise_name": app.enterprise_name, "district_code": app.district_code,
+            "procedure": app.procedure, "reason": app.stated_reason,
+        }
+        if task.department == Department.samr:
+            common["form"] = app.form  # the undertaking or liquidation group is filed with samr
+            if general:
+                common["tax_clearance_required"] = True
+        elif task.department == Department.tax:
+            # 一般注销 needs the clearance certificate (清税证明) before samr; 简易注销 only a check.
+            common["certificate_required"] = general
+        if general and app.form.get("liquidation"):
+            members = app.form["liquidation"].get("members", [])
+            common["liquidation_group"] = [{"name": m["name"], "id_number": mask_resident_id(m["id_number"])}
+                                           for m in members]
+        return common
+
+    return details
+
+
+async def lock_application(uow: UnitOfWork, application_id: str) -> DeregistrationApplication | None:
+    """The application row, locked for this transaction."""
+    return await applications.lock_row(uow.session, DeregistrationApplication, application_id)
+
+
+async def release_enterprise(uow: UnitOfWork, app: DeregistrationApplication) -> EnterpriseView | None:
+    """The application no longer holds the enterprise (another deregistration may be filed)."""
+    enterprise = await applications.lock_row(uow.session, EnterpriseView, app.uscc)
+    if enterprise is not None and enterprise.deregistration_id == app.id:
+        enterprise.deregistration_id = None
+        enterprise.updated_at = utcnow()
+    return enterprise
+
+
+async def apply_decision(uow: UnitOfWork, decision: TaskResolved, channel: str) -> None:
+    """A department's answer, from NATS or HTTP: record it, then move the application on."""
+    app, tasks, _task = await applications.take_answer(uow, DeregistrationApplication, decision, channel,
+                                                       final_statuses=Status.FINAL)
+    await advance(uow, app, tasks)
+
+
+async def advance(uow: UnitOfWork, app: DeregistrationApplication, tasks: list[DepartmentTask]) -> None:
+    """Aggregate the tasks into the application's state and act on it."""
+    now = utcnow()
+    app.updated_at = now
+    progress = progress_of(tasks)
+    if progress == Progress.rejected:
+        app.status = Status.rejected
+        app.reason = rejection_reason(tasks)
+        await release_enterprise(uow, app)
+        emit_application_event(uow, app, tasks)
+    elif progress == Progress.returned:
+        if app.status != Status.returned:
+            app.status = Status.returned
+            app.missing = [item for t in tasks if t.status == "returned" for item in missing_items(t)]
+            emit_application_event(uow, app, tasks)
+        else:
+            app.missing = [item for t in tasks if t.status == "returned" for item in missing_items(t)]
+    elif progress == Progress.completed:
+        await complete(uow, app, tasks)
+    else:
+        request_ready(uow, plan_of(app), tasks, task_details(app), now=now, deadline=app.due_at)
+
+
+async def complete(uow: UnitOfWork, app: DeregistrationApplication, tasks: list[DepartmentTask]) -> None:
+    """Every department cancelled what it held: the enterprise is cancelled everywhere; tell everyone."""
+    now = utcnow()
+    app.status = Status.completed
+    app.completed_at = now
+    enterprise = await release_enterprise(uow, app)
+    if enterprise is None:
+        raise PoisonMessage(f"no enterprise {app.uscc} for {app.number}")
+    if enterprise.suspension_id:
+        # A suspension running when the enterprise is cancelled ends with it, without a "resumed".
+        suspension = await applications.lock_row(uow.session, Suspension, enterprise.suspension_id)
+        if suspension is not None and suspension.status in SuspensionStatus.CURRENT:
+            suspension.status = SuspensionStatus.ended if suspension.status == "active" else SuspensionStatus.withdrawn
+            suspension.updated_at = now
+            await timers.cancel(uow.session, suspension.id, now=now)
+        enterprise.suspension_id = None
+    emit_application_event(uow, app, tasks)
+    announce_status(uow, enterprise, "deregistered", application_id=app.id, procedure=app.procedure,
+                    number=app.number, departments=[t.department for t in tasks])
+
+
+async def notice_ended(uow: UnitOfWork, timer: Timer) -> None:
+    """The public notice or creditors' announcement is over with no objection: ask the departments."""
+    app = await lock_application(uow, timer.target_id)
+    if app is None or app.status not in Status.NOTICE:
+        return  # stopped meanwhile (an objection cancels the timer; this guards a race with it)
+    now = utcnow()
+    plan = plan_of(app)
+    tasks = await load_tasks(uow.session, app.id)
+    app.status = Status.in_progress
+    app.updated_at = now
+    app.due_at = add_working_days(now, plan.working_days).at
+    emit_application_event(uow, app, tasks)
+    request_ready(uow, plan, tasks, task_details(app), now=now, deadline=app.due_at)
+
+
+# --- 歇业备案 ------------------------------------------------------------------------------------------------
+
+
+def local_today(now: datetime | None = None) -> date:
+    """Today's date in Jiangmen."""
+    return (now or utcnow()).astimezone(LOCAL_TZ).date()
+
+
+async def enterprise_for_suspension(uow: UnitOfWork, suspension: Suspension) -> EnterpriseView:
+    enterprise = await applications.lock_row(uow.session, EnterpriseView, suspension.uscc)
+    if enterprise is None:
+        raise PoisonMessage(f"no enterprise {suspension.uscc} for {suspension.number}")
+    return enterprise
+
+
+def announce_suspended(uow: UnitOfWork, enterprise: EnterpriseView, suspension: Suspension) -> None:
+    announce_status(uow, enterprise, "suspended", application_id=suspension.id, start_date=suspension.start_date,
+                    end_date=suspension.end_date, number=suspension.number,
+                    delivery_address=suspension.delivery_address)
+
+
+async def start_suspension(uow: UnitOfWork, enterprise: EnterpriseView, suspension: Suspension) -> None:
+    """The suspension takes effect: the enterprise is suspended until the end date is over."""
+    suspension.status = SuspensionStatus.active
+    suspension.updated_at = utcnow()
+    announce_suspended(uow, enterprise, suspension)
+
+
+async def end_suspension(uow: UnitOfWork, enterprise: EnterpriseView, suspension: Suspension, *,
+                         status: str, resumed_on: date | None = None) -> None:
+    """The suspension is over (early or at its end): the enterprise is active again."""
+    was_active = suspension.status == SuspensionStatus.active
+    suspension.status = status
+    suspension.resumed_on = resumed_on
+    suspension.updated_at = utcnow()
+    await timers.cancel(uow.session, suspension.id)
+    if enterprise.suspension_id == suspension.id:
+        enterprise.suspension_id = None
+    if was_active and enterprise.status == "suspended":
+        announce_status(uow, enterprise, "resumed", application_id=suspension.id, start_date=suspension.start_date,
+                        end_date=suspension.end_date, number=suspension.number,
+                        ended=status, resumed_on=resumed_on)
+
+
+async def suspension_timer(uow: UnitOfWork, timer: Timer) -> None:
+    """A suspension's start or end came due."""
+    suspension = await uow.session.get(Suspension, timer.target_id)
+    if suspension is None:
+        return
+    enterprise = await enterprise_for_suspension(uow, suspension)
+    suspension = await applications.lock_row(uow.session, Suspension, timer.target_id)
+    assert suspension is not None
+    if timer.kind == domain.TIMER_SUSPENSION_START and suspension.status == SuspensionStatus.filed:
+        await start_suspension(uow, enterprise, suspension)
+    elif timer.kind == domain.TIMER_SUSPENSION_END and suspension.status == SuspensionStatus.active:
+        await end_suspension(uow, enterprise, suspension, status=SuspensionStatus.ended)
+
+
+TIMER_HANDLERS: dict[str, timers.TimerHandler] = {
+    domain.TIMER_NOTICE_END: notice_ended,
+    domain.TIMER_SUSPENSION_START: suspension_timer,
+    domain.TIMER_SUSPENSION_END: suspension_timer,
+}
+
+
+async def filings_of(session: Any, uscc: str, *, excluding: str | None = None) -> list[domain.Filing]:
+    """The enterprise's suspensions that count toward the 3-year cap (withdrawn ones never started)."""
+    rows = await session.execute(select(Suspension).where(Suspension.uscc == uscc,
+                                                          Suspension.status != SuspensionStatus.withdrawn))
+    return [domain.Filing(s.start_date, s.end_date, s.resumed_on) for s in rows.scalars() if s.id != excluding]

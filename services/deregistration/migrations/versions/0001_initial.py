@@ -1,0 +1,99 @@
+"""Deregistration tables (the enterprise read model, applications, objections, suspensions) and the
+common tables.
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-27
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from shared.migrations import create_common_tables, drop_common_tables
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def _ts(name: str, nullable: bool = True) -> sa.Column:
+    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
+
+
+def upgrade() -> None:
+    create_common_tables()
+    op.create_table(
+        "enterprise_view",
+        sa.Column("uscc", sa.String(18), primary_key=True),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("entity_type", sa.String(40), nullable=False),
+        sa.Column("district_code", sa.String(6), nullable=False),
+        sa.Column("address", sa.String(300), nullable=False),
+        sa.Column("owner", sa.String(200), nullable=False, index=True),
+        sa.Column("legal_representative", sa.String(100), nullable=False),
+        sa.Column("registered_with", sa.JSON, nullable=False),
+        sa.Column("has_tax_matters", sa.Boolean, nullable=False),
+        sa.Column("customs_registered", sa.Boolean, nullable=False),
+        sa.Column("licence_verification_code", sa.String(32)),
+        _ts("registered_at", False),
+        sa.Column("status", sa.String(20), nullable=False),
+        _ts("status_changed_at"),
+        sa.Column("deregistration_id", sa.String(36)),
+        sa.Column("suspension_id", sa.String(36)),
+        _ts("updated_at", False),
+    )
+    op.create_table(
+        "deregistration_application",
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("number", sa.String(40), nullable=False, unique=True),
+        sa.Column("uscc", sa.String(18), nullable=False, index=True),
+        sa.Column("enterprise_name", sa.String(200), nullable=False),
+        sa.Column("district_code", sa.String(6), nullable=False),
+        sa.Column("applicant", sa.String(200), nullable=False, index=True),
+        sa.Column("submitted_by", sa.String(200), nullable=False, index=True),
+        sa.Column("procedure", sa.String(20), nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("stated_reason", sa.Text, nullable=False),
+        sa.Column("form", sa.JSON, nullable=False),
+        sa.Column("holdings", sa.JSON, nullable=False),
+        sa.Column("reason", sa.Text),
+        sa.Column("missing", sa.JSON, nullable=False),
+        _ts("created_at", False),
+        _ts("updated_at", False),
+        _ts("due_at"),
+        _ts("completed_at"),
+    )
+    op.create_table(
+        "deregistration_objection",
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("application_id", sa.String(36), nullable=False, index=True),
+        sa.Column("objector", sa.String(200), nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("contact", sa.String(200)),
+        _ts("created_at", False),
+    )
+    op.create_table(
+        "suspension",
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("number", sa.String(40), nullable=False, unique=True),
+        sa.Column("uscc", sa.String(18), nullable=False, index=True),
+        sa.Column("enterprise_name", sa.String(200), nullable=False),
+        sa.Column("applicant", sa.String(200), nullable=False, index=True),
+        sa.Column("submitted_by", sa.String(200), nullable=False, index=True),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("start_date", sa.Date, nullable=False),
+        sa.Column("end_date", sa.Date, nullable=False),
+        sa.Column("delivery_address", sa.String(300), nullable=False),
+        sa.Column("resumed_on", sa.Date),
+        sa.Column("extensions", sa.JSON, nullable=False),
+        _ts("created_at", False),
+        _ts("updated_at", False),
+    )
+
+
+def downgrade() -> None:
+    for table in ("suspension", "deregistration_objection", "deregistration_application", "enterprise_view"):
+        op.drop_table(table)
+    drop_common_tables()
