@@ -7,7 +7,9 @@ This is what a department integrates: a durable pull consumer on ``task.*.<depar
     python -m examples.department_backoffice --departments tax,psb --reject-ratio 0.1 --delay 0.5
 
 Settings: ``ONESTOP_NATS_URL``; ``ONESTOP_SIMULATED_DEPARTMENTS`` (``all``, ``none`` or a comma list)
-when ``--departments`` is not given.
+when ``--departments`` is not given. An entry ``<service>.<department>`` (e.g. ``registration.tax``)
+simulates that department for that service only: its other services' tasks wait for a person (an officer
+answering over the HTTP back-office API).
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ import logging
 import random
 import signal
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from nats.aio.msg import Msg
 
 from shared.bus import Bus, ConsumerSpec
-from shared.departments import Department, parse_department_list
+from shared.departments import Department
 from shared.events import (
+    SERVICES,
     TASKS_STREAM,
     CloudEvent,
     TaskEventKind,
@@ -47,7 +51,9 @@ def outputs_for(task: TaskRequested) -> dict[str, Any]:
     """What a department hands back when it approves (filing numbers, accounts, certificates)."""
     suffix = task.task_id.replace("-", "")[:10].upper()
     uscc = task.details.get("uscc") or ""
+    today = utcnow().date().isoformat()
     by_kind: dict[str, dict[str, Any]] = {
+        # 企业开办
         "business_licence": {"licence_number": f"JM{suffix}"},
         "seal_filing": {"seal_filing_number": f"GA{suffix}", "fee": "0.00"},
         "tax_confirmation": {"tax_registration": uscc, "invoice_grant": task.details.get("invoices")},
@@ -55,6 +61,18 @@ def outputs_for(task: TaskRequested) -> dict[str, Any]:
         "medical_insurance_registration": {"employer_number": f"YB{suffix}"},
         "housing_fund_account": {"housing_fund_account": f"GJJ{suffix}"},
         "bank_account_appointment": {"appointment": f"BK{suffix}"},
+        # 套餐式注销
+        "licence_cancellation": {"cancellation_number": f"ZX{suffix}", "cancelled_on": today},
+        "tax_clearance": (
+            {"tax_clearance_certificate": f"QS{suffix}", "cleared_on": today}  # 清税证明
+            if task.details.get("certificate_required") else {"no_tax_owed": True, "checked_on": today}
+        ),
+        "social_insurance_cancellation": {"cancellation_reference": f"SBZX{suffix}", "cancelled_on": today},
+        "medical_insurance_cancellation": {"cancellation_reference": f"YBZX{suffix}", "cancelled_on": today},
+        "housing_fund_account_closure": {"closure_reference": f"GJJXH{suffix}", "closed_on": today},
+        "customs_registration_cancellation": {"customs_cancellation_reference": f"HGZX{suffix}",
+                                              "cancelled_on": today},
+        "bank_account_closure": {"closure_notice": f"BKXH{suffix}", "closed_on": today},
     }
     return by_kind.get(task.kind, {"reference": f"{task.department.upper()}{suffix}"})
 
@@ -64,21 +82,65 @@ def answer_id(task: TaskRequested) -> str:
     return str(uuid.uuid5(ANSWER_NAMESPACE, f"{task.task_id}:{task.round}"))
 
 
+@dataclass(frozen=True)
+class Simulated:
+    """A department to simulate, for every service (``service`` None) or for one service only."""
+
+    department: Department
+    service: str | None = None
+
+    @property
+    def durable(self) -> str:
+        return f"dept-{self.department}" if self.service is None else f"dept-{self.service}-{self.department}"
+
+    @property
+    def filter_subject(self) -> str:
+        if self.service is None:
+            return department_requests_filter(self.department)
+        return task_subject(self.service, self.department, TaskEventKind.requested)
+
+
+def parse_simulated(value: str) -> list[Simulated]:
+    """``all``, ``none`` or a comma list of ``<department>`` and ``<service>.<department>`` entries.
+
+    A department simulated for every service makes its service-specific entries redundant (they would
+    answer the same tasks twice), so those are dropped. Unknown codes raise ValueError.
+    """
+    text = value.strip().lower()
+    if text in ("", "none"):
+        return []
+    if text == "all":
+        return [Simulated(d) for d in Department]
+    entries: set[Simulated] = set()
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        service, _, code = part.rpartition(".")
+        if service and service not in SERVICES:
+            raise ValueError(f"unknown service {service!r} in {part!r}")
+        entries.add(Simulated(Department(code), service or None))
+    everywhere = {e.department for e in entries if e.service is None}
+    kept = [e for e in entries if e.service is None or e.department not in everywhere]
+    return sorted(kept, key=lambda e: (e.department, e.service or ""))
+
+
 class SimulatedDepartment:
     """Approves by default; rejects a share of tasks and waits a while when asked to."""
 
-    def __init__(self, bus: Bus, department: Department, reject_ratio: float, delay: float) -> None:
+    def __init__(self, bus: Bus, department: Department, reject_ratio: float, delay: float,
+                 service: str | None = None) -> None:
         self.bus = bus
         self.department = department
+        self.scope = Simulated(department, service)
         self.reject_ratio = reject_ratio
         self.delay = delay
         self.random = random.Random()
 
     def consumer(self) -> ConsumerSpec:
         return ConsumerSpec(
-            durable=f"dept-{self.department}",
+            durable=self.scope.durable,
             stream=TASKS_STREAM,
-            filter_subjects=[department_requests_filter(self.department)],
+            filter_subjects=[self.scope.filter_subject],
             handler=self.handle,
             backoff=(10.0, 30.0, 60.0),
         )
@@ -107,7 +169,7 @@ class SimulatedDepartment:
                                reply.model_dump_json().encode(), reply.id, event.correlationid)
 
 
-async def run(departments: frozenset[Department], reject_ratio: float, delay: float) -> None:
+async def run(departments: list[Simulated], reject_ratio: float, delay: float) -> None:
     settings = get_settings()
     bus = Bus(settings.nats_url, name="onestop-simulated-departments")
     stop = asyncio.Event()
@@ -115,22 +177,23 @@ async def run(departments: frozenset[Department], reject_ratio: float, delay: fl
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     bus.start()
-    for department in sorted(departments):
-        bus.consume(SimulatedDepartment(bus, department, reject_ratio, delay).consumer())
-    log.info("simulating departments", extra={"departments": sorted(departments)})
+    for entry in departments:
+        bus.consume(SimulatedDepartment(bus, entry.department, reject_ratio, delay, entry.service).consumer())
+    log.info("simulating departments", extra={"departments": [e.durable for e in departments]})
     await stop.wait()
     await bus.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--departments", help="all, none, or a comma list (default: ONESTOP_SIMULATED_DEPARTMENTS)")
+    parser.add_argument("--departments", help="all, none, or a comma list of <department> or "
+                        "<service>.<department> (default: ONESTOP_SIMULATED_DEPARTMENTS)")
     parser.add_argument("--reject-ratio", type=float, default=0.0, help="share of tasks rejected (0..1)")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before answering")
     args = parser.parse_args()
     settings = get_settings()
     configure_logging("departments", settings.log_level)
-    departments = parse_department_list(args.departments or settings.simulated_departments)
+    departments = parse_simulated(args.departments or settings.simulated_departments)
     asyncio.run(run(departments, args.reject_ratio, args.delay))
 
 
