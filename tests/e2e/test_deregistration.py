@@ -1,0 +1,500 @@
+"""套餐式注销 and 歇业备案 end to end through the gateway, with every process running on a real nats-server
+and real databases. This module runs its own stack: short periods, days of a suspension shortened to two
+seconds, and the tax bureau simulated for registration only — deregistration's tax tasks wait for an
+officer over HTTP, so a test can hold tax's answer."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import nats
+import pytest
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from services.stack import Stack
+from shared.events import CloudEvent, EnterpriseRegistered, make_event
+from shared.identifiers import generate_uscc
+from shared.workdays import LOCAL_TZ
+from tests.support import Api, Databases, NatsServer, dump, eventually, make_stack, registration_body
+
+PUBLIC_NOTICE_SECONDS = 4.0
+CREDITOR_NOTICE_SECONDS = 1.0
+SUSPENSION_DAY_SECONDS = 2.0
+ID = "11010519491231002X"
+
+
+def general_body(uscc: str) -> dict[str, Any]:
+    """The issue's example of a general deregistration, as it is."""
+    return {"uscc": uscc, "procedure": "general", "reason": "经营期满",
+            "liquidation": {"members": [{"name": "张三", "id_number": ID}]}}
+
+
+def simplified_body(uscc: str) -> dict[str, Any]:
+    """The issue's example of a simplified deregistration, as it is."""
+    return {"uscc": uscc, "procedure": "simplified", "reason": "停止经营",
+            "undertaking": {"no_outstanding_debts": True, "signatories": [{"name": "张三", "id_number": ID}]}}
+
+
+def today() -> date:
+    return datetime.now(LOCAL_TZ).date()
+
+
+def suspension_body(uscc: str, start: date, end: date) -> dict[str, Any]:
+    return {"uscc": uscc, "reason": "受台风灾害影响暂停经营", "start_date": start.isoformat(),
+            "end_date": end.isoformat(), "delivery_address": "江门市蓬江区建设三路88号1201室"}
+
+
+@pytest.fixture(scope="module")
+def dereg_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """A broker of this module's own: its stack's durable consumers must not share another stack's."""
+    server = NatsServer(tmp_path_factory.mktemp("dereg-nats"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def dereg_stack(tmp_path_factory: pytest.TempPathFactory, databases: Databases,
+                dereg_nats: NatsServer) -> Iterator[Stack]:
+    stack = make_stack(
+        tmp_path_factory.mktemp("dereg-stack"), databases, dereg_nats,
+        ONESTOP_SIMULATED_DEPARTMENTS="samr,psb,registration.tax,hrss,medicare,hpf,bank,customs",
+        ONESTOP_PUBLIC_NOTICE_DAYS=str(PUBLIC_NOTICE_SECONDS / 86400),
+        ONESTOP_CREDITOR_NOTICE_DAYS=str(CREDITOR_NOTICE_SECONDS / 86400),
+        ONESTOP_SUSPENSION_DAY_SECONDS=str(SUSPENSION_DAY_SECONDS),
+    )
+    try:
+        stack.start_all()
+        yield stack
+    finally:
+        stack.stop_all()
+
+
+@pytest.fixture
+async def api(dereg_stack: Stack) -> AsyncIterator[Api]:
+    client = Api(dereg_stack.url_of("gateway"))
+    yield client
+    await client.close()
+
+
+# --- Helpers ---------------------------------------------------------------------------------------------
+
+
+async def open_enterprise(api: Api, owner: str, **package: Any) -> dict[str, Any]:
+    """Open an enterprise through 企业开办 and wait until the deregistration service has heard of it."""
+    resp = await api.submit(owner, registration_body(**package))
+    assert resp.status_code == 202, dump(resp)
+    done = await api.wait_status(owner, f"/api/v1/registrations/{resp.json()['id']}", {"completed"})
+    uscc = done["enterprise"]["uscc"]
+    known = await known_enterprise(api, owner, uscc)
+    return {"uscc": uscc, "code": done["license"]["verification_code"], "registration_id": done["id"],
+            "view": known}
+
+
+async def known_enterprise(api: Api, owner: str, uscc: str) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        resp = await api.get(owner, f"/api/v1/deregistrations/enterprises/{uscc}")
+        return resp.json() if resp.status_code == 200 else None
+
+    return await eventually(probe, what=f"the deregistration service to learn of {uscc}")
+
+
+async def licence_status(api: Api, code: str, status: str) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        body = (await api.http.get(f"/api/v1/licenses/{code}")).json()
+        return body if body.get("status") == status else None
+
+    return await eventually(probe, what=f"the licence to verify as {status}")
+
+
+async def deregister(api: Api, owner: str, body: dict[str, Any], expect: int = 202) -> dict[str, Any]:
+    resp = await api.submit(owner, body, path="/api/v1/deregistrations")
+    assert resp.status_code == expect, dump(resp)
+    return resp.json()
+
+
+async def task_in_queue(api: Api, department: str, application_id: str) -> dict[str, Any]:
+    officer = await api.as_(f"{department}-officer", f"dept:{department}")
+
+    async def probe() -> dict[str, Any] | None:
+        queue = (await api.http.get(f"/api/v1/departments/{department}/tasks", headers=officer)).json()["items"]
+        return next((t for t in queue if t["application_id"] == application_id), None)
+
+    return await eventually(probe, what=f"the {department} task of {application_id} to be requested")
+
+
+async def decide(api: Api, department: str, task_id: str, outcome: str = "approved", **extra: Any) -> dict:
+    officer = await api.as_(f"{department}-officer", f"dept:{department}")
+    resp = await api.http.post(f"/api/v1/departments/{department}/tasks/{task_id}/decision", headers=officer,
+                               json={"outcome": outcome, **extra})
+    assert resp.status_code == 200, dump(resp)
+    return resp.json()
+
+
+def tasks_by_department(app: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {t["department"]: t for t in app["tasks"]}
+
+
+async def stream_events(url: str, stream: str, subject: str) -> list[CloudEvent]:
+    """Every event on a subject, read from the start of its stream (what a department would receive)."""
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        sub = await js.pull_subscribe(subject, stream=stream, config=ConsumerConfig(
+            deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=10.0))
+        events: list[CloudEvent] = []
+        while True:
+            try:
+                batch = await sub.fetch(200, timeout=0.5)
+            except (TimeoutError, NatsTimeoutError):
+                break
+            events += [CloudEvent.model_validate_json(m.data) for m in batch]
+        await sub.unsubscribe()
+        return events
+    finally:
+        await nc.close()
+
+
+async def consumers_drained(url: str, *consumers: tuple[str, str]) -> None:
+    """Wait until each (stream, durable) consumer has acknowledged everything it was given."""
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+
+        async def drained() -> bool:
+            for stream, durable in consumers:
+                info = await js.consumer_info(stream, durable)
+                if info.num_pending or info.num_ack_pending:
+                    return False
+            return True
+
+        await eventually(drained, what=f"{consumers} to drain")
+    finally:
+        await nc.close()
+
+
+# --- Both procedures to completion ---------------------------------------------------------------------------
+
+
+async def test_general_procedure_clears_tax_before_samr_and_the_licence_is_revoked(api: Api) -> None:
+    owner = "general-owner"
+    ent = await open_enterprise(api, owner)
+    assert ent["view"]["departments"]["general"] == ["samr", "tax", "hrss", "medicare"]
+
+    submitted = await deregister(api, owner, general_body(ent["uscc"]))
+    assert submitted["number"].startswith("QYZX-440703-")
+    assert submitted["status"] == "creditor_notice" and submitted["notice"]["kind"] == "creditor_notice"
+    assert set(tasks_by_department(submitted)) == {"samr", "tax", "hrss", "medicare"}
+    assert all(t["status"] == "waiting" for t in submitted["tasks"])
+    path = f"/api/v1/deregistrations/{submitted['id']}"
+
+    # The announcement ends; tax is asked and holds its answer; the others work in parallel; samr waits.
+    tax_task = await task_in_queue(api, "tax", submitted["id"])
+    assert tax_task["kind"] == "tax_clearance" and tax_task["details"]["certificate_required"] is True
+
+    async def others_done_samr_waiting() -> dict[str, Any] | None:
+        app = (await api.get(owner, path)).json()
+        tasks = tasks_by_department(app)
+        done = tasks["hrss"]["status"] == tasks["medicare"]["status"] == "approved"
+        return app if done and tasks["tax"]["status"] == "requested" else None
+
+    held = await eventually(others_done_samr_waiting, what="hrss and medicare approved while tax holds")
+    samr = tasks_by_department(held)["samr"]
+    assert samr["status"] == "waiting" and samr["requested_at"] is None
+    samr_queue = (await api.http.get("/api/v1/departments/samr/tasks?status=",
+                                     headers=await api.as_("samr-officer", "dept:samr"))).json()["items"]
+    assert not any(t["application_id"] == submitted["id"] and t["status"] != "waiting" for t in samr_queue)
+    assert held["status"] == "in_progress"
+
+    # Tax approves over HTTP as a tax officer: only now is samr asked, and the licence is cancelled.
+    await decide(api, "tax", tax_task["id"], outputs={"tax_clearance_certificate": "QS-E2E-0001"})
+    done = await api.wait_status(owner, path, {"completed"})
+    tasks = tasks_by_department(done)
+    assert all(t["status"] == "approved" for t in done["tasks"])
+    assert tasks["samr"]["requested_at"] >= tasks["tax"]["resolved_at"]
+    assert tasks["samr"]["outputs"]["cancellation_number"]
+    assert tasks["tax"]["outputs"]["tax_clearance_certificate"] == "QS-E2E-0001"
+
+    licence = await licence_status(api, ent["code"], "revoked")
+    assert licence["uscc"] == ent["uscc"]
+    registration = (await api.get(owner, f"/api/v1/registrations/{ent['registration_id']}")).json()
+    assert registration["enterprise"]["status"] == "cancelled"
+
+    # Every department's cancellation is on record; tax decided over HTTP before samr was asked.
+    trail = (await api.get("auditor", f"/api/v1/admin/task-decisions?application_id={submitted['id']}",
+                           "admin")).json()["items"]
+    assert sorted(d["department"] for d in trail) == ["hrss", "medicare", "samr", "tax"]
+    tax_decision = next(d for d in trail if d["department"] == "tax")
+    assert tax_decision["channel"] == "http" and tax_decision["decided_by"] == "tax-officer"
+
+    # Deregistered once: a second application is refused and says why.
+    again = await deregister(api, owner, general_body(ent["uscc"]), expect=409)
+    assert again["code"] == "enterprise_cancelled"
+
+
+async def test_simplified_procedure_without_tax_matters_skips_tax_and_completes(api: Api) -> None:
+    owner = "simplified-owner"
+    ent = await open_enterprise(api, owner, tax=False, invoices=None)
+    assert "tax" not in ent["view"]["departments"]["simplified"]
+
+    submitted = await deregister(api, owner, simplified_body(ent["uscc"]))
+    assert submitted["status"] == "public_notice"
+    assert set(tasks_by_department(submitted)) == {"samr", "hrss", "medicare"}
+    notice = submitted["notice"]
+    assert notice["kind"] == "public_notice" and notice["ended_at"] is None
+    ends = datetime.fromisoformat(notice["ends_at"]) - datetime.fromisoformat(notice["starts_at"])
+    assert abs(ends.total_seconds() - PUBLIC_NOTICE_SECONDS) < 0.5
+
+    # Anyone logged in sees it among the public notices while it runs (names only, no ID numbers).
+    notices = (await api.get("a-passer-by", "/api/v1/deregistrations/notices")).json()
+    mine = next(n for n in notices if n["application_id"] == submitted["id"])
+    assert mine["signatories"] == ["张三"] and ID not in dump_json(notices)
+
+    done = await api.wait_status(owner, f"/api/v1/deregistrations/{submitted['id']}", {"completed"})
+    assert done["notice"]["ended_at"] is not None and done["notice"]["cancelled_at"] is None
+    assert min(t["requested_at"] for t in done["tasks"]) >= done["notice"]["ends_at"]
+    await licence_status(api, ent["code"], "revoked")
+
+
+def dump_json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
+
+
+# --- Objection ----------------------------------------------------------------------------------------------
+
+
+async def test_an_objection_during_the_public_notice_stops_it(api: Api) -> None:
+    owner = "objected-owner"
+    ent = await open_enterprise(api, owner)
+    submitted = await deregister(api, owner, simplified_body(ent["uscc"]))
+    path = f"/api/v1/deregistrations/{submitted['id']}"
+
+    objection = await api.submit("a-creditor", {"reason": "该企业尚欠货款人民币5万元未清偿"},
+                                 path=f"{path}/objections")
+    assert objection.status_code == 201, dump(objection)
+    assert objection.json()["application_status"] == "objected"
+
+    stopped = (await api.get(owner, path)).json()
+    assert stopped["status"] == "objected" and "尚欠货款" in stopped["reason"]
+    assert [o["reason"] for o in stopped["objections"]] == ["该企业尚欠货款人民币5万元未清偿"]
+    # The period's timer is cancelled, so the departments are never asked.
+    assert stopped["notice"]["cancelled_at"] is not None and stopped["notice"]["ended_at"] is None
+    assert all(t["status"] == "waiting" for t in stopped["tasks"])
+
+    late = await api.submit("another-creditor", {"reason": "也有异议"}, path=f"{path}/objections")
+    assert late.status_code == 409 and late.json()["code"] == "not_in_public_notice"
+    # The enterprise is not held any more: it may try again (e.g. with the general procedure).
+    assert (await deregister(api, owner, general_body(ent["uscc"])))["status"] == "creditor_notice"
+
+
+# --- Refusals -----------------------------------------------------------------------------------------------
+
+
+async def test_unknown_cancelled_and_in_flight_are_refused_saying_which(api: Api) -> None:
+    unknown_uscc = generate_uscc("440703")
+    unknown = await deregister(api, "refused-owner", general_body(unknown_uscc), expect=422)
+    assert [e["code"] for e in unknown["errors"]] == ["enterprise_unknown"]
+    assert unknown["errors"][0]["loc"] == ["uscc"]
+
+    # Together with the form's own problems, in one reply.
+    bad = general_body(unknown_uscc) | {"reason": "", "liquidation": {"members": []}}
+    both = await deregister(api, "refused-owner", bad, expect=422)
+    assert {e["code"] for e in both["errors"]} == {"enterprise_unknown", "required"}
+    assert len(both["errors"]) == 3
+
+    owner = "refused-owner"
+    ent = await open_enterprise(api, owner, tax=False, invoices=None)
+    assert (await deregister(api, "not-the-owner", general_body(ent["uscc"]), expect=403))["code"] == \
+        "not_enterprise_owner"
+    key = str(uuid.uuid4())
+    first = await api.submit(owner, general_body(ent["uscc"]), key=key, path="/api/v1/deregistrations")
+    assert first.status_code == 202, dump(first)
+    replay = await api.submit(owner, general_body(ent["uscc"]), key=key, path="/api/v1/deregistrations")
+    assert replay.status_code == 202 and replay.json()["id"] == first.json()["id"]
+    in_flight = await deregister(api, owner, simplified_body(ent["uscc"]), expect=409)
+    assert in_flight["code"] == "deregistration_in_flight"
+    assert in_flight["application_number"] == first.json()["number"]
+
+    # Without tax matters the general one needs no officer: it completes, and then the enterprise is cancelled.
+    await api.wait_status(owner, f"/api/v1/deregistrations/{first.json()['id']}", {"completed"})
+    cancelled = await deregister(api, owner, general_body(ent["uscc"]), expect=409)
+    assert cancelled["code"] == "enterprise_cancelled"
+    suspension = await api.submit(owner, suspension_body(ent["uscc"], today(), today()), path="/api/v1/suspensions")
+    assert suspension.status_code == 409 and suspension.json()["code"] == "enterprise_cancelled"
+    assert (await api.get(owner, "/api/v1/deregistrations")).json()["total"] == 1
+
+
+async def test_customs_is_asked_only_when_the_enterprise_has_a_customs_registration(
+        api: Api, dereg_nats: NatsServer) -> None:
+    # An enterprise whose announcement says it holds a customs registration, published as registration would.
+    uscc = generate_uscc("440704")
+    announced = EnterpriseRegistered(
+        uscc=uscc, name="江门市江海区海关测试进出口有限公司", entity_type="limited_company", district_code="440704",
+        address="江门市江海区某路1号", owner="customs-owner", legal_representative="张三",
+        registered_at=datetime.now(LOCAL_TZ), licence_verification_code="CUSTOMSTESTCODE01",
+        registered_with=["samr", "tax"], has_tax_matters=True, customs_registered=True)
+    event = make_event("registration.enterprise.registered", announced, source_service="registration", subject=uscc)
+    nc = await nats.connect(dereg_nats.url)
+    await nc.jetstream().publish("registration.enterprise.registered", event.model_dump_json().encode(),
+                                 headers={"Nats-Msg-Id": event.id})
+    await nc.close()
+
+    view = await known_enterprise(api, "customs-owner", uscc)
+    assert view["departments"]["general"] == ["samr", "tax", "customs"]
+    submitted = await deregister(api, "customs-owner", general_body(uscc))
+    assert set(tasks_by_department(submitted)) == {"samr", "tax", "customs"}
+    task = await task_in_queue(api, "tax", submitted["id"])  # the plan runs: tax is asked, customs too
+    assert task["details"]["uscc"] == uscc
+
+    async def customs_cancelled() -> bool:
+        app = (await api.get("customs-owner", f"/api/v1/deregistrations/{submitted['id']}")).json()
+        return tasks_by_department(app)["customs"]["status"] == "approved"
+
+    await eventually(customs_cancelled, what="customs to cancel its registration")
+
+
+# --- 歇业备案 -------------------------------------------------------------------------------------------------
+
+
+async def test_a_suspension_ends_by_itself_at_its_end_date(api: Api) -> None:
+    owner = "suspended-owner"
+    ent = await open_enterprise(api, owner)
+    resp = await api.submit(owner, suspension_body(ent["uscc"], today(), today()), path="/api/v1/suspensions")
+    assert resp.status_code == 201, dump(resp)
+    suspension = resp.json()
+    assert suspension["number"].startswith("XYBA-440703-") and suspension["status"] == "active"
+
+    # The registration service reflects it; the licence verifies as suspended, then active again by itself
+    # once the end date is over (a day lasts two seconds here).
+    await licence_status(api, ent["code"], "suspended")
+    await licence_status(api, ent["code"], "active")
+    ended = (await api.get(owner, f"/api/v1/suspensions/{suspension['id']}")).json()
+    assert ended["status"] == "ended" and ended["resumed_on"] is None
+    assert (await known_enterprise(api, owner, ent["uscc"]))["status"] == "active"
+
+
+async def test_suspension_resumes_early_extends_in_its_window_and_keeps_the_three_year_cap(api: Api) -> None:
+    owner = "resuming-owner"
+    ent = await open_enterprise(api, owner)
+    uscc = ent["uscc"]
+
+    over_cap = await api.submit(owner, suspension_body(uscc, today(), today() + timedelta(days=3 * 366)),
+                                path="/api/v1/suspensions")
+    assert over_cap.status_code == 422 and over_cap.json()["errors"][0]["code"] == "suspension_cap_exceeded"
+
+    first = await api.submit(owner, suspension_body(uscc, today(), today() + timedelta(days=30)),
+                             path="/api/v1/suspensions")
+    assert first.status_code == 201, dump(first)
+    first_id = first.json()["id"]
+    await licence_status(api, ent["code"], "suspended")
+    twice = await api.submit(owner, suspension_body(uscc, today(), today()), path="/api/v1/suspensions")
+    assert twice.status_code == 409 and twice.json()["code"] == "suspension_exists"
+
+    # The end is 30 days away: today is inside the window, so it may be extended (within the cap).
+    headers = await api.as_(owner)
+    extended = await api.http.post(f"/api/v1/suspensions/{first_id}/extension", headers=headers,
+                                   json={"end_date": (today() + timedelta(days=60)).isoformat()})
+    assert extended.status_code == 200, dump(extended)
+    assert extended.json()["end_date"] == (today() + timedelta(days=60)).isoformat()
+    assert len(extended.json()["extensions"]) == 1
+    # Now 60 days away: outside the 30 days before the end.
+    early = await api.http.post(f"/api/v1/suspensions/{first_id}/extension", headers=headers,
+                                json={"end_date": (today() + timedelta(days=90)).isoformat()})
+    assert early.status_code == 422 and early.json()["errors"][0]["code"] == "extension_window"
+
+    resumed = await api.http.post(f"/api/v1/suspensions/{first_id}/resume", headers=headers)
+    assert resumed.status_code == 200, dump(resumed)
+    assert resumed.json()["status"] == "resumed" and resumed.json()["resumed_on"] == today().isoformat()
+    await licence_status(api, ent["code"], "active")
+    again = await api.http.post(f"/api/v1/suspensions/{first_id}/resume", headers=headers)
+    assert again.status_code == 409 and again.json()["code"] == "suspension_not_current"
+
+    # A second filing counts the first toward the cap (it used no day: resumed the day it started).
+    second = await api.submit(owner, suspension_body(uscc, today() + timedelta(days=1), today() + timedelta(days=400)),
+                              path="/api/v1/suspensions")
+    assert second.status_code == 201, dump(second)
+    assert second.json()["status"] == "filed" and second.json()["days_used_before"] == 0
+    listed = (await api.get(owner, "/api/v1/suspensions")).json()
+    assert [s["id"] for s in listed["items"]] == [second.json()["id"], first_id]
+    assert (await api.get("someone-else", f"/api/v1/suspensions/{first_id}")).status_code == 404
+
+
+# --- Durability: a restart during the notice period; redelivered events --------------------------------------
+
+
+async def test_restart_during_the_notice_period_and_the_timer_fires_once(api: Api, dereg_stack: Stack,
+                                                                           dereg_nats: NatsServer) -> None:
+    owner = "restart-owner"
+    ent = await open_enterprise(api, owner, tax=False, invoices=None)
+    submitted = await deregister(api, owner, simplified_body(ent["uscc"]))
+    ends_at = datetime.fromisoformat(submitted["notice"]["ends_at"]).timestamp()
+
+    dereg_stack.kill("deregistration")  # SIGKILL during the notice period: nothing in memory survives
+
+    async def period_over() -> bool:
+        return time.time() > ends_at + 0.5
+
+    await eventually(period_over, timeout=PUBLIC_NOTICE_SECONDS + 5, what="the notice period to pass while down")
+    dereg_stack.start("deregistration")
+
+    done = await api.wait_status(owner, f"/api/v1/deregistrations/{submitted['id']}", {"completed"})
+    assert done["notice"]["ended_at"] is not None
+    assert all(t["round"] == 1 for t in done["tasks"])
+    await licence_status(api, ent["code"], "revoked")
+
+    # Exactly once: one end of the period announced, each department asked once.
+    events = await stream_events(dereg_nats.url, "DEREGISTRATION", "deregistration.application.>")
+    mine = [e.name for e in events if e.data["application_id"] == submitted["id"]]
+    assert mine == ["deregistration.application.public_notice", "deregistration.application.in_progress",
+                    "deregistration.application.completed"]
+    requests = await stream_events(dereg_nats.url, "TASKS", "task.deregistration.*.requested")
+    asked = sorted(e.data["department"] for e in requests if e.data["application_id"] == submitted["id"])
+    assert asked == ["hrss", "medicare", "samr"]
+    cancelled = await stream_events(dereg_nats.url, "DEREGISTRATION", "deregistration.enterprise.deregistered")
+    assert [e.data["uscc"] for e in cancelled].count(ent["uscc"]) == 1
+
+
+async def test_redelivered_events_change_nothing_twice(api: Api, dereg_nats: NatsServer) -> None:
+    owner = "redelivery-owner"
+    ent = await open_enterprise(api, owner)
+    uscc = ent["uscc"]
+    headers = await api.as_(owner)
+    # suspended → resumed → suspended again
+    first = await api.submit(owner, suspension_body(uscc, today(), today() + timedelta(days=20)),
+                             path="/api/v1/suspensions")
+    assert first.status_code == 201, dump(first)
+    await licence_status(api, ent["code"], "suspended")
+    assert (await api.http.post(f"/api/v1/suspensions/{first.json()['id']}/resume", headers=headers)).status_code == 200
+    await licence_status(api, ent["code"], "active")
+    second = await api.submit(owner, suspension_body(uscc, today(), today() + timedelta(days=20)),
+                              path="/api/v1/suspensions")
+    assert second.status_code == 201, dump(second)
+    await licence_status(api, ent["code"], "suspended")
+
+    # The "resumed" and "registered" announcements arrive again, as after a relay's resend past JetStream's
+    # duplicate window: the same event id under another Nats-Msg-Id.
+    resumed = [e for e in await stream_events(dereg_nats.url, "DEREGISTRATION", "deregistration.enterprise.resumed")
+               if e.data["uscc"] == uscc]
+    registered = [e for e in await stream_events(dereg_nats.url, "REGISTRATION", "registration.enterprise.registered")
+                  if e.data["uscc"] == uscc]
+    assert len(resumed) == 1 and len(registered) == 1
+    nc = await nats.connect(dereg_nats.url)
+    js = nc.jetstream()
+    for subject, event in (("deregistration.enterprise.resumed", resumed[0]),
+                           ("registration.enterprise.registered", registered[0])):
+        await js.publish(subject, event.model_dump_json().encode(), headers={"Nats-Msg-Id": str(uuid.uuid4())})
+    await nc.close()
+    await consumers_drained(dereg_nats.url, ("DEREGISTRATION", "registration-enterprise-changes"),
+                            ("REGISTRATION", "deregistration-enterprise-registry"))
+
+    assert (await api.http.get(f"/api/v1/licenses/{ent['code']}")).json()["status"] == "suspended"
+    view = await known_enterprise(api, owner, uscc)
+    assert view["status"] == "suspended" and view["suspension_id"] == second.json()["id"]
+    assert (await api.get(owner, f"/api/v1/suspensions/{second.json()['id']}")).json()["status"] == "active"
