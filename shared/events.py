@@ -171,10 +171,15 @@ class EnterpriseStatusChanged(EventData):
 
     uscc: str
     status: Literal["active", "suspended", "cancelled"]
-    application_id: str | None = None
+    application_id: str | None = None  # the deregistration, or the suspension filing
+    number: str | None = None  # its human-readable number
     start_date: date | None = None
-    end_date: date | None = None
-    at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    end_date: date | None = None  # a suspension's end date (announced again with a new one on an extension)
+    resumed_on: date | None = None  # a suspension ended early: the first day in business again
+    delivery_address: str | None = None  # 歇业: where legal documents go instead of the premises
+    procedure: str | None = None  # deregistered: "simplified" or "general"
+    departments: list[Department] = Field(default_factory=list)  # deregistered: every department that cancelled
+    at: datetime = Field(default_factory=lambda: datetime.now(UTC))  # consumers ignore one older than what they hold
 
 
 # Every event name (subject pattern) and its data model; the AsyncAPI document is built from it.

@@ -271,8 +271,7 @@ async def end_suspension(uow: UnitOfWork, enterprise: EnterpriseView, suspension
         enterprise.suspension_id = None
     if was_active and enterprise.status == "suspended":
         announce_status(uow, enterprise, "resumed", application_id=suspension.id, start_date=suspension.start_date,
-                        end_date=suspension.end_date, number=suspension.number,
-                        ended=status, resumed_on=resumed_on)
+                        end_date=suspension.end_date, number=suspension.number, resumed_on=resumed_on)
 
 
 async def suspension_timer(uow: UnitOfWork, timer: Timer) -> None:

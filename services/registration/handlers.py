@@ -155,7 +155,8 @@ def enterprise_changes_consumer(runtime: ServiceRuntime) -> ConsumerSpec:
         async with runtime.uow() as uow:
             if await uow.already_handled(ENTERPRISE_EVENTS_CONSUMER, event.id):
                 return
-            enterprise = await uow.session.get(Enterprise, change.uscc)
+            # Locked: two announcements handled at once apply one after the other, the later seeing the earlier.
+            enterprise = await applications.lock_row(uow.session, Enterprise, change.uscc)
             if enterprise is None:
                 raise PoisonMessage(f"no enterprise {change.uscc}")
             # Cancellation is final; and an announcement older than the status we hold (a redelivery that

@@ -457,8 +457,11 @@ async def test_restart_during_the_notice_period_and_the_timer_fires_once(api: Ap
     requests = await stream_events(dereg_nats.url, "TASKS", "task.deregistration.*.requested")
     asked = sorted(e.data["department"] for e in requests if e.data["application_id"] == submitted["id"])
     assert asked == ["hrss", "medicare", "samr"]
-    cancelled = await stream_events(dereg_nats.url, "DEREGISTRATION", "deregistration.enterprise.deregistered")
-    assert [e.data["uscc"] for e in cancelled].count(ent["uscc"]) == 1
+    announced = await stream_events(dereg_nats.url, "DEREGISTRATION", "deregistration.enterprise.deregistered")
+    cancelled = [e for e in announced if e.data["uscc"] == ent["uscc"]]
+    assert len(cancelled) == 1
+    assert sorted(cancelled[0].data["departments"]) == ["hrss", "medicare", "samr"]
+    assert cancelled[0].data["procedure"] == "simplified" and cancelled[0].data["number"] == submitted["number"]
 
 
 async def test_redelivered_events_change_nothing_twice(api: Api, dereg_nats: NatsServer) -> None:
