@@ -232,6 +232,10 @@ async def test_general_procedure_clears_tax_before_samr_and_the_licence_is_revok
     tax_decision = next(d for d in trail if d["department"] == "tax")
     assert tax_decision["channel"] == "http" and tax_decision["decided_by"] == "tax-officer"
 
+    # The applicant's applications, gathered at the gateway, show the opening and the closing.
+    mine = (await api.get(owner, "/api/v1/applications")).json()
+    assert sorted(i["service"] for i in mine["items"]) == ["deregistration", "registration"]
+
     # Deregistered once: a second application is refused and says why.
     again = await deregister(api, owner, general_body(ent["uscc"]), expect=409)
     assert again["code"] == "enterprise_cancelled"
@@ -292,6 +296,29 @@ async def test_an_objection_during_the_public_notice_stops_it(api: Api) -> None:
     assert late.status_code == 409 and late.json()["code"] == "not_in_public_notice"
     # The enterprise is not held any more: it may try again (e.g. with the general procedure).
     assert (await deregister(api, owner, general_body(ent["uscc"])))["status"] == "creditor_notice"
+
+
+async def test_a_returned_deregistration_is_supplemented_and_asked_again(api: Api) -> None:
+    owner = "returned-owner"
+    ent = await open_enterprise(api, owner)
+    submitted = await deregister(api, owner, general_body(ent["uscc"]))
+    path = f"/api/v1/deregistrations/{submitted['id']}"
+    task = await task_in_queue(api, "tax", submitted["id"])
+    await decide(api, "tax", task["id"], "returned", comment="请指定清算组负责人",
+                 outputs={"missing": ["liquidation.leader"]})
+    returned = await api.wait_status(owner, path, {"returned"})
+    assert returned["missing"] == ["liquidation.leader"]
+    assert tasks_by_department(returned)["samr"]["status"] == "waiting"
+
+    patched = await api.http.patch(path, headers=await api.as_(owner), json={"liquidation": {"leader": "张三"}})
+    assert patched.status_code == 200, dump(patched)
+    assert patched.json()["status"] == "in_progress"
+    again = await task_in_queue(api, "tax", submitted["id"])
+    assert again["round"] == 2 and again["details"]["uscc"] == ent["uscc"]
+    await decide(api, "tax", again["id"])
+    done = await api.wait_status(owner, path, {"completed"})
+    assert tasks_by_department(done)["tax"]["round"] == 2
+    await licence_status(api, ent["code"], "revoked")
 
 
 # --- Refusals -----------------------------------------------------------------------------------------------
