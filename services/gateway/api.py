@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from services.gateway.proxy import call, forward_headers
-from services.gateway.routing import APPLICATION_SERVICES
+from services.gateway.routing import APPLICATION_PATHS, APPLICATION_SERVICES
 from shared.auth import AdminPrincipal, CurrentPrincipal, issue_token, require_officer
 from shared.departments import Department
 from shared.problems import Problem
@@ -21,8 +21,7 @@ from shared.settings import get_settings
 router = APIRouter(prefix="/api/v1")
 dev_router = APIRouter(prefix="/api/v1", tags=["dev"])
 
-# Where each service lists the caller's own applications.
-LIST_PATHS = {"registration": "/api/v1/registrations", "deregistration": "/api/v1/deregistrations"}
+LIST_PATHS = APPLICATION_PATHS
 
 
 def client_of(request: Request) -> httpx.AsyncClient:

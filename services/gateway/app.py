@@ -7,45 +7,86 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 
-from services.gateway import api
+from services.gateway import api, progress
+from services.gateway.limits import BodyLimitMiddleware, RateLimits, enforce_rate_limit, verified_caller
 from services.gateway.proxy import forward
 from services.gateway.routing import is_public, owner_of
 from shared.auth import TokenVerifier, bearer_token
+from shared.bus import Bus
 from shared.events import asyncapi_document
+from shared.idempotency import RETENTION
 from shared.logs import configure_logging
 from shared.problems import Problem, problem_response
 from shared.settings import get_settings
 from shared.web import health_router, install_common
 
-MAX_BODY_BYTES = 1 * 1024 * 1024
-
 settings = get_settings()
 configure_logging("gateway", settings.log_level)
+
+DESCRIPTION = f"""One application, every department. All public endpoints are under `/api/v1`; errors are
+`application/problem+json` (RFC 9457).
+
+**Identity.** A bearer JWT on every call but licence verification: signature, issuer, audience, expiry and
+not-before are checked here and again by the service. Roles: `applicant`, `clerk` (service-hall staff
+submitting with `on_behalf_of`; recorded as `submitted_by`), `dept:<code>`, `admin`. Another applicant's
+application answers 404; an endpoint of another role answers 403.
+
+**Idempotency-Key.** Required (400 without) on every POST that creates something, and enforced by the
+owning service in the same transaction as the creation, per caller and key. The same key with the same body
+replays the first answer (same status, same body) and creates nothing; with another body it is 422; while
+the first request with that key is still being processed, a retry is 409 with `Retry-After` (retry it: it
+then gets the first answer). Keys are kept for {int(RETENTION.total_seconds() // 3600)} hours after the
+first answer; after that the same key counts as new.
+
+**Limits.** Per caller (token subject, or client address without a token):
+{settings.rate_limit_writes_per_minute or "unlimited"} writes and {settings.rate_limit_reads_per_minute or "unlimited"}
+reads a minute by default (`ONESTOP_RATE_LIMIT_WRITES_PER_MINUTE`, `ONESTOP_RATE_LIMIT_READS_PER_MINUTE`),
+then 429 with `Retry-After`. Bodies over {settings.max_body_bytes} bytes are 413. A service slower than
+{settings.upstream_timeout_seconds:g} s answers 504, one that is down 503 with `Retry-After`; the others keep
+working, and the lists gathered from several services name the ones that did not answer.
+
+**Live progress.** `GET /api/v1/applications/{{id}}/events` (server-sent events), resumable with
+`Last-Event-ID`.
+"""
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     timeout = httpx.Timeout(settings.upstream_timeout_seconds, connect=2.0)
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+    bus = Bus(settings.nats_url, name="onestop-gateway")
     async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
         app.state.client = client
         app.state.verifier = TokenVerifier(settings)
-        yield
+        app.state.limits = RateLimits(settings)
+        app.state.bus = bus
+        # In the background: the gateway serves everything but live progress while the broker is away.
+        bus.start()
+        try:
+            yield
+        finally:
+            await bus.close()
 
 
 app = FastAPI(title="Jiangmen one-stop service API (一网通办)", lifespan=lifespan, docs_url="/docs",
-              description="One application, every department. All public endpoints are under /api/v1.")
+              description=DESCRIPTION, dependencies=[Depends(enforce_rate_limit)])
+# Inside the request-context middleware (added by install_common), so a 413 is logged with its request id.
+app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
 install_common(app)
 
 
-async def _gateway_ready() -> None:
-    return None
+async def _bus_ready() -> None:
+    bus: Bus = app.state.bus
+    if not bus.is_connected:
+        raise ConnectionError("not connected to NATS")
+    await bus.js.account_info()
 
 
-app.include_router(health_router({"gateway": _gateway_ready}))
+app.include_router(health_router({"nats": _bus_ready}))
 app.include_router(api.router)
+progress.install(app)
 if settings.env == "dev":
     app.include_router(api.dev_router)
 
@@ -56,30 +97,16 @@ async def event_contract() -> dict:
     return asyncapi_document()
 
 
-async def read_limited_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise Problem(413, "Request too large", f"the body may be at most {MAX_BODY_BYTES} bytes",
-                      code="body_too_large")
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > MAX_BODY_BYTES:
-            raise Problem(413, "Request too large", f"the body may be at most {MAX_BODY_BYTES} bytes",
-                          code="body_too_large")
-    return bytes(body)
-
-
 @app.api_route("/api/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
 async def route_to_service(path: str, request: Request) -> Response:
     """Everything else under /api/v1 goes to the service that owns it, once the token checks out."""
     service = owner_of(request.url.path)
     if service is None:
         return problem_response(Problem(404, "Not found", "no such endpoint", code="not_found"), request)
-    try:
-        if not is_public(request.url.path):
+    if not is_public(request.url.path) and await verified_caller(request) is None:
+        try:
             request.state.principal = await app.state.verifier.verify(bearer_token(request))
-        body = await read_limited_body(request)
-    except Problem as problem:
-        return problem_response(problem, request)
-    return await forward(request, app.state.client, settings.service_url(service), service, body)
+        except Problem as problem:
+            return problem_response(problem, request)
+    # The body-limit middleware has already read (and bounded) the body.
+    return await forward(request, app.state.client, settings.service_url(service), service, await request.body())

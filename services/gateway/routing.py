@@ -13,6 +13,8 @@ ROUTES: dict[str, str] = {
 PUBLIC_PREFIXES = ("/api/v1/licenses/",)
 # Services whose applications and department tasks the gateway gathers.
 APPLICATION_SERVICES = ("registration", "deregistration")
+# Where each of them lists the caller's applications (and, under ``/{id}``, shows one).
+APPLICATION_PATHS = {"registration": "/api/v1/registrations", "deregistration": "/api/v1/deregistrations"}
 
 
 def owner_of(path: str) -> str | None:
