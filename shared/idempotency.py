@@ -1,17 +1,28 @@
 """``Idempotency-Key`` on creating POSTs, enforced in the owning service's transaction, keyed by caller + key.
 
 A retry with the same key and body gets the first answer again and creates nothing; the same key with
-another body is 422. Records expire after ``RETENTION`` (stated in the API docs)."""
+another body is 422; a retry while the first request is still being processed is 409 (retry it later to get
+the first answer). Records expire after ``RETENTION`` (stated in the API docs).
+
+"Still being processed" is known without waiting: within a process by the keys its requests hold, and
+across processes on PostgreSQL by a transaction-scoped advisory lock on the key, taken without waiting
+(``pg_try_advisory_xact_lock``) and released by the commit or rollback, or when a crashed process's
+connection drops. On SQLite, a second service process with the same database waits for the first
+transaction instead (SQLite has one writer at a time) and then replays its answer. Either way the primary
+key on (caller, key) is the last word: one creation per key, whatever the timing.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from fastapi import Header
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
@@ -34,7 +45,16 @@ def _key(value: str | None) -> str:
     return value
 
 
-def require_idempotency_key(idempotency_key: Annotated[str | None, Header(alias=KEY_HEADER)] = None) -> str:
+KEY_DESCRIPTION = (
+    "A fresh UUID per submission, required (400 without). The same key with the same body replays the first "
+    "answer and creates nothing; with another body it is 422; while the first request with it is still being "
+    f"processed it is 409 (retry shortly). Kept per caller for {int(RETENTION.total_seconds() // 3600)} hours."
+)
+
+
+def require_idempotency_key(
+    idempotency_key: Annotated[str | None, Header(alias=KEY_HEADER, description=KEY_DESCRIPTION)] = None,
+) -> str:
     """FastAPI dependency: the request's Idempotency-Key, or 400."""
     return _key(idempotency_key)
 
@@ -104,14 +124,22 @@ async def create_once(
 ) -> JSONResponse:
     """Run a creating POST once per caller and ``Idempotency-Key``, in one transaction with its key.
 
-    A retry with the same key and body replays the first answer; ``create`` runs in a unit of work that
-    already holds the key (so a concurrent retry waits on it rather than racing) and may raise a Problem
+    A retry with the same key and body replays the first answer, and one while the first is still being
+    processed is 409; ``create`` runs in a unit of work that already holds the key and may raise a Problem
     to refuse. When the commit hits a unique constraint, the attempt is repeated once — a concurrent twin
     with the same key is then replayed — and a second clash is answered with ``on_conflict()``.
     """
     fingerprint = request_fingerprint(payload)
+    async with _held_here(caller, key):
+        return await _create_once(uow_factory, caller, key, fingerprint, create, on_conflict)
+
+
+async def _create_once(uow_factory: Callable[[], UnitOfWork], caller: str, key: str, fingerprint: str,
+                       create: Callable[[UnitOfWork], Awaitable[Created]],
+                       on_conflict: Callable[[], Problem]) -> JSONResponse:
     for attempt in range(2):
         async with uow_factory() as uow:
+            await _hold_across_processes(uow.session, caller, key)
             replay = await find_replay(uow.session, caller, key, fingerprint)
             if replay is not None:
                 return JSONResponse(replay.body, status_code=replay.status_code)
@@ -128,6 +156,44 @@ async def create_once(
                 raise on_conflict() from None
             return JSONResponse(created.body, status_code=created.status_code)
     raise on_conflict()
+
+
+# (caller, key) of the creating requests this process is working on.
+_in_flight: set[tuple[str, str]] = set()
+
+
+def in_flight_problem() -> Problem:
+    """The 409 for a retry that arrives while the first request with its key is still being processed."""
+    return Problem(409, "Idempotency-Key in use",
+                   "a request with this Idempotency-Key is still being processed; retry shortly to get its answer",
+                   code="idempotency_key_in_flight", headers={"Retry-After": "1"})
+
+
+@asynccontextmanager
+async def _held_here(caller: str, key: str) -> AsyncIterator[None]:
+    # Checked before any transaction starts: on SQLite a second request would otherwise queue for the
+    # write lock behind the first and only find out afterwards.
+    if (caller, key) in _in_flight:
+        raise in_flight_problem()
+    _in_flight.add((caller, key))
+    try:
+        yield
+    finally:
+        _in_flight.discard((caller, key))
+
+
+def advisory_lock_id(caller: str, key: str) -> int:
+    """The 64-bit PostgreSQL advisory lock id of a caller's key."""
+    digest = hashlib.blake2b(f"idempotency\0{caller}\0{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def _hold_across_processes(session: Any, caller: str, key: str) -> None:
+    if session.bind.dialect.name != "postgresql":
+        return
+    held = await session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(advisory_lock_id(caller, key))))
+    if not held:
+        raise in_flight_problem()
 
 
 async def _hold_key(uow: UnitOfWork, caller: str, key: str, fingerprint: str) -> None:
