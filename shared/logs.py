@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 
 from shared.requestid import request_id_var
 
-# Digits only around the match (not letters): "id11010519491231002X" is still a resident ID. An 18-digit run
-# inside a longer digit run is not one, and is left alone.
-_RESIDENT_ID = re.compile(r"(?<!\d)(\d{6})\d{8}(\d{3}[\dXx])(?!\d)")
+# Neither may touch a letter or digit: hex ids (request ids, uuid4().hex) often hold long digit runs, and a
+# masked request id could no longer be traced.
+_RESIDENT_ID = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
 # With or without the country code, and with the usual separators (138-0013-8000, +86 138 0013 8000).
-_MOBILE = re.compile(r"(?<!\d)((?:\+?86[- ]?)?1[3-9]\d)[- ]?\d{4}[- ]?(\d{4})(?!\d)")
+_MOBILE = re.compile(r"(?<![0-9A-Za-z])((?:\+?86[- ]?)?1[3-9]\d)[- ]?\d{4}[- ]?(\d{4})(?![0-9A-Za-z])")
 _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 

@@ -27,7 +27,6 @@ MOBILE = "13800138000"
         (RESIDENT_ID, "110105********002X"),
         ("11010519491231002x", "110105********002x"),
         (f"id_number={RESIDENT_ID};", "id_number=110105********002X;"),
-        (f"id{RESIDENT_ID}", "id110105********002X"),
         (f'{{"id_number": "{RESIDENT_ID}"}}', '{"id_number": "110105********002X"}'),
         (MOBILE, "138****8000"),
         (f"tel:{MOBILE}", "tel:138****8000"),
@@ -39,6 +38,9 @@ MOBILE = "13800138000"
         ("91440703MA5XXXXXXY", "91440703MA5XXXXXXY"),
         ("12345678901234567890123", "12345678901234567890123"),
         ("duration 12.5 ms, 200 OK", "duration 12.5 ms, 200 OK"),
+        # Hex ids with digit runs stay whole, so they can still be traced.
+        ("c91c15398762447b88e23aefe600e06e", "c91c15398762447b88e23aefe600e06e"),
+        ("ab110105194912310021cd", "ab110105194912310021cd"),
     ],
 )
 def test_mask_personal_data(text: str, masked: str) -> None:
