@@ -16,6 +16,8 @@ from shared.problems import PROBLEM_JSON, Problem
 from shared.settings import Settings
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# A body refused for its size is still read (and dropped) up to this many times the limit.
+DRAIN_FACTOR = 8
 
 
 class RateLimiter:
@@ -119,7 +121,15 @@ class BodyLimitMiddleware:
         self.app = app
         self.max_bytes = max_bytes
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, *, read: int, more: bool) -> None:
+        # Most clients only read an answer once they have sent their body: read on (and drop) up to a
+        # bound so they see the 413, and beyond it just answer and close.
+        while more and read <= DRAIN_FACTOR * self.max_bytes:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            read += len(message.get("body", b""))
+            more = message.get("more_body", False)
         problem = _too_large(self.max_bytes)
         response = JSONResponse(problem.body(scope.get("path")), status_code=413, media_type=PROBLEM_JSON,
                                 headers={"connection": "close"})
@@ -132,7 +142,8 @@ class BodyLimitMiddleware:
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, read=0,
+                               more=declared.isdigit() and int(declared) <= DRAIN_FACTOR * self.max_bytes)
             return
         body = bytearray()
         while True:
@@ -141,7 +152,7 @@ class BodyLimitMiddleware:
                 break  # the client went away; the app sees it on its first receive
             body.extend(message.get("body", b""))
             if len(body) > self.max_bytes:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, read=len(body), more=message.get("more_body", False))
                 return
             if not message.get("more_body", False):
                 message = {"type": "http.request", "body": bytes(body), "more_body": False}
