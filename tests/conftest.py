@@ -64,8 +64,8 @@ def nats_server(session_tmp: Path) -> Iterator[NatsServer]:
 @pytest.fixture(scope="session")
 def stack(session_tmp: Path, databases: Databases, nats_server: NatsServer) -> Iterator[Stack]:
     """The whole stack, with every department simulated except the bank (left to people, so tests can
-    hold, reject or return a task over the back-office API)."""
-    stack = make_stack(session_tmp / "stack", databases, nats_server,
+    hold, reject or return a task over the back-office API), and no creditor-notice wait."""
+    stack = make_stack(session_tmp / "stack", databases, nats_server, ONESTOP_CREDITOR_NOTICE_DAYS="0",
                        ONESTOP_SIMULATED_DEPARTMENTS=",".join(
                            d for d in ("samr", "tax", "psb", "hrss", "medicare", "hpf", "customs")))
     try:
