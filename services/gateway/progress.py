@@ -389,7 +389,10 @@ async def open_feed(
     "/applications/{application_id}/events",
     response_class=EventSourceResponse,
     responses={
-        200: {"description": "Server-sent events; each `data` is a ProgressEvent (JSON)."},
+        200: {"description": "Server-sent events. Each `data` is a JSON object: `kind` (as `event:`), "
+                     "`application_id`, `service`, `event_id`, `time`, `status`, `final`; for a task `task_id`, "
+                     "`department`, `department_name`, `round`, `due_at`, `comment`; for the application "
+                     "`number`, `reason`, `missing`."},
         204: {"description": "`Last-Event-ID` was the final event: nothing more will come."},
         404: {"description": "No such application, or not one the caller may see."},
     },
@@ -397,7 +400,8 @@ async def open_feed(
 async def application_events(feed: Annotated[ProgressFeed, Depends(open_feed)]) -> AsyncIterator[ServerSentEvent]:
     """Where the application stands, live: every task requested, resolved (approved, rejected, returned) and
     overdue, and each state of the application, as server-sent events (`event:` is the kind). The stream
-    starts from the application's submission and ends after its final state (completed or rejected).
+    starts from the application's submission and ends after its final state (completed, rejected, or objected
+    for a deregistration); a department's decision is always sent before the final state it led to.
 
     Resume with `Last-Event-ID`: the id is a cursor (`<tasks sequence>-<service sequence>`), and the events
     after it follow, none twice. The final event's id ends in `-final`; reconnecting with it answers 204.
