@@ -104,6 +104,13 @@ def remember(session: Any, caller: str, key: str, fingerprint: str, status_code:
     )
 
 
+async def purge_expired(session: Any, now: Any = None) -> int:
+    """Delete the answers kept past ``RETENTION`` (a key that old counts as new anyway); returns how many."""
+    result = await session.execute(sa.delete(IdempotencyRecord).where(
+        IdempotencyRecord.expires_at < (now or utcnow())))  # type: ignore[arg-type]
+    return int(result.rowcount or 0)
+
+
 @dataclass
 class Created:
     """What a creating POST answers: the status, the body, and the id of what it created."""

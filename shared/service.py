@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from shared.auth import TokenVerifier
 from shared.bus import Bus, ConsumerSpec
 from shared.db import create_engine, create_sessionmaker, ping
+from shared.idempotency import purge_expired
 from shared.logs import configure_logging
 from shared.outbox import OutboxRelay, UnitOfWork
 from shared.settings import Settings, get_settings
@@ -23,6 +24,8 @@ from shared.web import health_router, install_common
 log = logging.getLogger("onestop.service")
 
 Sweep = Callable[["ServiceRuntime"], Awaitable[int]]
+# Expired Idempotency-Key answers are deleted this often (every service keeps them).
+IDEMPOTENCY_PURGE_SECONDS = 600.0
 
 
 class ServiceRuntime:
@@ -37,6 +40,7 @@ class ServiceRuntime:
         self.relay = OutboxRelay(self.maker, self.bus, batch_size=settings.relay_batch_size,
                                  idle_seconds=settings.relay_idle_seconds)
         self._sweep_tasks: list[asyncio.Task[None]] = []
+        self._purged_at: float | None = None
 
     def uow(self) -> UnitOfWork:
         """A new unit of work on this service's database."""
@@ -48,7 +52,7 @@ class ServiceRuntime:
             self.bus.consume(spec)
         if self.settings.relay_enabled:
             self.relay.start()
-        for sweep in sweeps:
+        for sweep in (*sweeps, purge_idempotency_records):
             self._sweep_tasks.append(asyncio.create_task(self._sweep_loop(sweep), name=f"sweep-{sweep.__name__}"))
 
     async def _sweep_loop(self, sweep: Sweep) -> None:
@@ -78,6 +82,16 @@ class ServiceRuntime:
         if not self.bus.is_connected:
             raise ConnectionError("not connected to NATS")
         await self.bus.js.account_info()
+
+
+async def purge_idempotency_records(runtime: ServiceRuntime) -> int:
+    """Delete expired Idempotency-Key answers, at most once per ``IDEMPOTENCY_PURGE_SECONDS``."""
+    now = asyncio.get_running_loop().time()
+    if runtime._purged_at is not None and now - runtime._purged_at < IDEMPOTENCY_PURGE_SECONDS:
+        return 0
+    runtime._purged_at = now
+    async with runtime.maker() as session, session.begin():
+        return await purge_expired(session)
 
 
 def create_service_app(

@@ -13,10 +13,18 @@ import sqlalchemy as sa
 
 from shared.db import create_engine, create_sessionmaker, migrate_async
 from shared.events import ApplicationEvent, make_event
-from shared.idempotency import Created, _create_once, create_once, request_fingerprint
+from shared.idempotency import (
+    RETENTION,
+    Created,
+    _create_once,
+    create_once,
+    purge_expired,
+    remember,
+    request_fingerprint,
+)
 from shared.outbox import UnitOfWork
 from shared.problems import Problem
-from shared.records import IdempotencyRecord, OutboxMessage
+from shared.records import IdempotencyRecord, OutboxMessage, utcnow
 from tests.support import Api, Databases, dump, registration_body
 
 
@@ -106,3 +114,23 @@ async def test_a_retry_in_another_process_is_409_on_postgresql_and_waits_on_sqli
     async with create_sessionmaker(second_engine)() as session:
         assert await session.scalar(sa.select(sa.func.count()).select_from(IdempotencyRecord)) == 1
         assert await session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 1
+
+
+async def test_expired_answers_are_purged_and_a_key_that_old_counts_as_new(
+        two_processes: tuple[sa.ext.asyncio.AsyncEngine, ...]) -> None:
+    engine = two_processes[0]
+    maker = create_sessionmaker(engine)
+    async with maker() as session, session.begin():
+        remember(session, "caller", "old", "f", 202, {"id": "1"}, "1")
+        remember(session, "caller", "new", "f", 202, {"id": "2"}, "2")
+    async with maker() as session, session.begin():
+        assert await purge_expired(session, now=utcnow() + RETENTION / 2) == 0
+    async with maker() as session, session.begin():
+        old = await session.get(IdempotencyRecord, ("caller", "old"))
+        assert old is not None
+        old.expires_at = utcnow()
+    async with maker() as session, session.begin():
+        assert await purge_expired(session) == 1
+    async with maker() as session:
+        assert await session.get(IdempotencyRecord, ("caller", "old")) is None
+        assert await session.get(IdempotencyRecord, ("caller", "new")) is not None
