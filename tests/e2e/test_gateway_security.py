@@ -229,6 +229,10 @@ async def test_answers_whitelist_fields_and_mask_what_the_caller_does_not_need(a
         assert resp.status_code == 200, dump(resp)
         assert not keys_of(resp.json()) & FORBIDDEN_KEYS, (resp.url, keys_of(resp.json()) & FORBIDDEN_KEYS)
         assert RESIDENT_ID not in resp.text and MOBILE not in resp.text, resp.url
+    # A clerk lists what they submitted, the applicant what is theirs; both see the clerk recorded.
+    assert [i["id"] for i in answers[1].json()["items"]] == [world.clerks]
+    mine = [i for i in answers[2].json()["items"] if i["id"] == world.clerks]
+    assert mine and mine[0]["submitted_by"] == "clerk-1" and mine[0]["applicant"] == "carol"
     licence = answers[-1].json()
     assert set(licence) <= {"verification_code", "status", "uscc", "name", "entity_type", "entity_type_zh",
                             "legal_representative", "registered_capital", "address", "business_scope",
@@ -321,3 +325,16 @@ async def test_oidc_tokens_by_kid_and_rotation(oidc_stack: Stack, issuer: Issuer
         for base in (gateway, service):
             resp = await http.get(f"{base}/api/v1/registrations", headers={"authorization": f"Bearer {early}"})
             assert resp.status_code == 200, (base, resp.text[:300])
+
+
+async def test_one_list_across_services_newest_first_and_paginated(api: Api) -> None:
+    ids = []
+    for _ in range(3):
+        resp = await api.submit("pager", registration_body())
+        assert resp.status_code == 202
+        ids.append(resp.json()["id"])
+    page = (await api.get("pager", "/api/v1/applications?limit=2")).json()
+    assert [i["id"] for i in page["items"]] == ids[::-1][:2] and page["total"] == 3
+    rest = (await api.get("pager", "/api/v1/applications?limit=2&offset=2")).json()
+    assert [i["id"] for i in rest["items"]] == [ids[0]]
+    assert all(i["service"] == "registration" for i in page["items"] + rest["items"])
