@@ -147,13 +147,14 @@ def department_router(service: str, apply: ApplyDecision) -> APIRouter:
             )
             event = make_event(f"task.{service}.{code}.resolved", decision, source_service=service,
                                subject=task.application_id)
-            # Announce the decision like one from NATS, and mark it handled so our own consumer skips it.
+            # Announce the decision like one from NATS (first, so it precedes what it causes in the outbox),
+            # and mark it handled so our own consumer skips it.
             await uow.already_handled(answers_consumer_name(service), event.id)
+            uow.emit(task_subject(service, code, TaskEventKind.resolved), event)
             try:
                 await apply(uow, decision, "http")
             except DecisionConflict as exc:
                 raise Problem(409, "Task already decided", str(exc), code="task_already_decided") from exc
-            uow.emit(task_subject(service, code, TaskEventKind.resolved), event)
             await uow.commit()
             return task_public(task)
 
