@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from pydantic import BaseModel
@@ -19,21 +19,8 @@ from shared.departments import Department
 from shared.events import ApplicationEvent, TaskResolved, make_event, service_subject
 from shared.outbox import UnitOfWork
 from shared.problems import Problem
-from shared.records import DepartmentTask, utcnow
+from shared.records import ApplicationRecord, DepartmentTask, utcnow
 from shared.tasks import DecisionConflict, is_overdue, load_tasks, record_decision
-
-
-class Application(Protocol):
-    """The columns every service's application table has (what the shared rules below rely on)."""
-
-    id: str
-    number: str
-    applicant: str
-    submitted_by: str
-    status: str
-    reason: str | None
-    missing: list[str]
-
 
 A = TypeVar("A")
 
@@ -70,7 +57,7 @@ def task_views(tasks: Sequence[DepartmentTask], now: datetime | None = None) -> 
     ]
 
 
-def emit_application_event(uow: UnitOfWork, service: str, app: Application,
+def emit_application_event(uow: UnitOfWork, service: str, app: ApplicationRecord,
                            tasks: Sequence[DepartmentTask]) -> None:
     """Announce the application's new state on ``<service>.application.<status>``."""
     data = ApplicationEvent(
@@ -149,3 +136,16 @@ def rejection_reason(tasks: Sequence[DepartmentTask]) -> str:
     """The applicant-facing reason of a rejection: the first rejecting department and what it said."""
     rejecting = next(t for t in tasks if t.status == "rejected")
     return f"{Department(rejecting.department).name_zh}: {rejecting.comment or '不予通过'}"
+
+
+def merge_supplement(original: dict, supplement: dict) -> dict:
+    """The form after an applicant's supplement (补正): nested objects merge, lists and values replace."""
+    merged = dict(original)
+    for key, value in supplement.items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_supplement(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

@@ -44,6 +44,25 @@ def _ts(nullable: bool = True) -> Any:
     return Field(default=None, sa_column=sa.Column(AwareDateTime(), nullable=nullable))
 
 
+class ApplicationRecord(SQLModel):
+    """The columns every service's application table has: identity, owner, state, and the clock.
+
+    A service's table adds what its procedure needs: ``class X(ApplicationRecord, table=True)``."""
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    number: str = Field(unique=True)  # human-readable, e.g. QYKB-440703-20261126-000123
+    applicant: str = Field(index=True)  # the applicant the application belongs to (token subject)
+    submitted_by: str = Field(index=True)  # the applicant, or the clerk who acted for them
+    status: str
+    form: dict[str, Any] = Field(sa_type=sa.JSON)  # the request as accepted (after supplements)
+    reason: str | None = None  # why it was stopped or rejected
+    missing: list[str] = Field(default_factory=list, sa_type=sa.JSON)  # what a returning department asks for
+    created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
+    due_at: datetime | None = Field(default=None, sa_type=AwareDateTime)
+    completed_at: datetime | None = Field(default=None, sa_type=AwareDateTime)
+
+
 class OutboxMessage(SQLModel, table=True):
     """An event written with the state change that caused it, waiting for the relay to publish it."""
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from services.stack import Stack
-from tests.support import Api, Databases, NatsServer, containers_requested, docker_answers, make_stack
+from tests.support import Api, Databases, NatsServer, containers_requested, docker_answers, running_stack
 
 
 @pytest.fixture(scope="session")
@@ -65,14 +65,9 @@ def nats_server(session_tmp: Path) -> Iterator[NatsServer]:
 def stack(session_tmp: Path, databases: Databases, nats_server: NatsServer) -> Iterator[Stack]:
     """The whole stack, with every department simulated except the bank (left to people, so tests can
     hold, reject or return a task over the back-office API), and no creditor-notice wait."""
-    stack = make_stack(session_tmp / "stack", databases, nats_server, ONESTOP_CREDITOR_NOTICE_DAYS="0",
-                       ONESTOP_SIMULATED_DEPARTMENTS=",".join(
-                           d for d in ("samr", "tax", "psb", "hrss", "medicare", "hpf", "customs")))
-    try:
-        stack.start_all()
+    with running_stack(session_tmp / "stack", databases, nats_server, ONESTOP_CREDITOR_NOTICE_DAYS="0",
+                       ONESTOP_SIMULATED_DEPARTMENTS="samr,tax,psb,hrss,medicare,hpf,customs") as stack:
         yield stack
-    finally:
-        stack.stop_all()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -146,6 +146,26 @@ def make_stack(tmp: Path, databases: Databases, nats: NatsServer, **env: str) ->
     base.update(env)
     names = tuple(n for n in Stack(env=base).commands if n != "nats")
     return Stack(env=base, log_dir=tmp / "logs", only=names)
+
+
+@contextlib.contextmanager
+def running_stack(tmp: Path, databases: Databases, broker: NatsServer | None = None, **env: str) -> Iterator[Stack]:
+    """The whole stack, started around a block and stopped after it.
+
+    Without ``broker`` it gets one of its own: on a shared broker, another stack's simulated departments
+    and services would take this stack's tasks and answers through the same named durable consumers."""
+    own = broker is None
+    if broker is None:
+        broker = NatsServer(tmp / "nats")
+        broker.start()
+    stack = make_stack(tmp, databases, broker, **env)
+    try:
+        stack.start_all()
+        yield stack
+    finally:
+        stack.stop_all()
+        if own:
+            broker.stop()
 
 
 async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0,

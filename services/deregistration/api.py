@@ -35,7 +35,7 @@ from services.deregistration.schemas import (
     SuspensionPublic,
 )
 from shared import timers
-from shared.applications import lock_row, own_only, page, readable_or_404, task_views
+from shared.applications import lock_row, merge_supplement, own_only, page, readable_or_404, task_views
 from shared.auth import CurrentPrincipal, Principal, submitting_for
 from shared.idempotency import Created, create_once, require_idempotency_key
 from shared.identifiers import is_valid_uscc
@@ -262,7 +262,7 @@ async def supplement(application_id: str, body: DeregistrationSupplement, princi
     assert app is not None
     if app.status != Status.returned:
         raise Problem(409, "Not waiting for a supplement", f"the application is {app.status}", code="not_returned")
-    merged = domain.merge_supplement(app.form, body.model_dump(exclude_none=True, exclude={"note"}))
+    merged = merge_supplement(app.form, body.model_dump(exclude_none=True, exclude={"note"}))
     try:
         form = DeregistrationCreate.model_validate(merged)
     except ValueError as exc:

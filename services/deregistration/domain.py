@@ -227,18 +227,6 @@ def validate(form: DeregistrationCreate) -> list[FieldProblem]:
     return problems
 
 
-def merge_supplement(original: dict, supplement: dict) -> dict:
-    """The form after a supplement: nested objects merge, lists and values replace."""
-    merged = dict(original)
-    for key, value in supplement.items():
-        if value is None:
-            continue
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge_supplement(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
 
 # --- Refusals: the enterprise's state, learnt from events ----------------------------------------------------
 

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from shared.records import AwareDateTime, new_id, utcnow
+from shared.records import ApplicationRecord, AwareDateTime, new_id, utcnow
 
 
 class EnterpriseView(SQLModel, table=True):
@@ -36,31 +36,19 @@ class EnterpriseView(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
 
 
-class DeregistrationApplication(SQLModel, table=True):
+class DeregistrationApplication(ApplicationRecord, table=True):
     """One 套餐式注销 application and where it stands."""
 
     __tablename__ = "deregistration_application"
 
-    id: str = Field(default_factory=new_id, primary_key=True)
-    number: str = Field(unique=True)
     uscc: str = Field(index=True)
     enterprise_name: str
     district_code: str
-    applicant: str = Field(index=True)
-    submitted_by: str = Field(index=True)
     procedure: str  # simplified | general
-    status: str
     stated_reason: str
-    form: dict[str, Any] = Field(sa_type=sa.JSON)
     # What the enterprise held when the application was accepted: the plan is built from this snapshot so
     # it stays the same however long the notice period lasts.
     holdings: dict[str, Any] = Field(sa_type=sa.JSON)
-    reason: str | None = None
-    missing: list[str] = Field(default_factory=list, sa_type=sa.JSON)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
-    due_at: datetime | None = Field(default=None, sa_type=AwareDateTime)
-    completed_at: datetime | None = Field(default=None, sa_type=AwareDateTime)
 
 
 class Objection(SQLModel, table=True):

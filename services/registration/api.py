@@ -22,7 +22,7 @@ from services.registration.schemas import (
     RegistrationPublic,
     RegistrationSupplement,
 )
-from shared.applications import own_only, page, readable_or_404, task_views
+from shared.applications import merge_supplement, own_only, page, readable_or_404, task_views
 from shared.auth import CurrentPrincipal, Principal, submitting_for
 from shared.divisions import resolve_address
 from shared.idempotency import Created, create_once, require_idempotency_key
@@ -163,7 +163,7 @@ async def supplement(application_id: str, body: RegistrationSupplement, principa
         raise Problem(409, "Not waiting for a supplement", f"the application is {app.status}",
                       code="not_returned")
     changes = body.model_dump(exclude_none=True, exclude={"note"})
-    merged = domain.merge_supplement(app.form, changes)
+    merged = merge_supplement(app.form, changes)
     try:
         form = RegistrationCreate.model_validate(merged)
     except ValueError as exc:

@@ -213,15 +213,3 @@ def new_verification_code() -> str:
     alphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
     return "".join(secrets.choice(alphabet) for _ in range(16))
 
-
-def merge_supplement(original: dict, supplement: dict) -> dict:
-    """The form after a supplement: nested objects merge, lists and values replace."""
-    merged = dict(original)
-    for key, value in supplement.items():
-        if value is None:
-            continue
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge_supplement(merged[key], value)
-        else:
-            merged[key] = value
-    return merged

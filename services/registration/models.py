@@ -3,36 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from shared.records import AwareDateTime, new_id, utcnow
+from shared.records import ApplicationRecord, AwareDateTime, utcnow
 
 
-class RegistrationApplication(SQLModel, table=True):
+class RegistrationApplication(ApplicationRecord, table=True):
     """One 企业开办 application and where it stands."""
 
     __tablename__ = "registration_application"
 
-    id: str = Field(default_factory=new_id, primary_key=True)
-    number: str = Field(unique=True)
-    applicant: str = Field(index=True)  # the applicant the application belongs to (token subject)
-    submitted_by: str = Field(index=True)  # the applicant, or the clerk who acted for them
-    status: str
     enterprise_name: str
     district_code: str
     entity_type: str
     address: str  # the resolved standard address (标准化地址) of the registered premises
-    form: dict[str, Any] = Field(sa_type=sa.JSON)
     uscc: str | None = Field(default=None, unique=True)
-    reason: str | None = None
-    missing: list[str] = Field(default_factory=list, sa_type=sa.JSON)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
-    due_at: datetime | None = Field(default=None, sa_type=AwareDateTime)
-    completed_at: datetime | None = Field(default=None, sa_type=AwareDateTime)
 
 
 class EnterpriseName(SQLModel, table=True):

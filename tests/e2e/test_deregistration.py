@@ -20,7 +20,7 @@ from services.stack import Stack
 from shared.events import CloudEvent, EnterpriseRegistered, make_event
 from shared.identifiers import generate_uscc
 from shared.workdays import LOCAL_TZ
-from tests.support import Api, Databases, NatsServer, dump, eventually, make_stack, registration_body
+from tests.support import Api, Databases, NatsServer, dump, eventually, registration_body, running_stack
 
 PUBLIC_NOTICE_SECONDS = 4.0
 CREDITOR_NOTICE_SECONDS = 1.0
@@ -61,18 +61,14 @@ def dereg_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]
 @pytest.fixture(scope="module")
 def dereg_stack(tmp_path_factory: pytest.TempPathFactory, databases: Databases,
                 dereg_nats: NatsServer) -> Iterator[Stack]:
-    stack = make_stack(
+    with running_stack(
         tmp_path_factory.mktemp("dereg-stack"), databases, dereg_nats,
         ONESTOP_SIMULATED_DEPARTMENTS="samr,psb,registration.tax,hrss,medicare,hpf,bank,customs",
         ONESTOP_PUBLIC_NOTICE_DAYS=str(PUBLIC_NOTICE_SECONDS / 86400),
         ONESTOP_CREDITOR_NOTICE_DAYS=str(CREDITOR_NOTICE_SECONDS / 86400),
         ONESTOP_SUSPENSION_DAY_SECONDS=str(SUSPENSION_DAY_SECONDS),
-    )
-    try:
-        stack.start_all()
+    ) as stack:
         yield stack
-    finally:
-        stack.stop_all()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 from services.stack import Stack
 from shared.events import TaskOutcome, TaskResolved, make_event, task_subject
 from shared.identifiers import is_valid_uscc
-from tests.support import Api, Databases, NatsServer, dump, eventually, make_stack, registration_body
+from tests.support import Api, Databases, NatsServer, dump, eventually, registration_body, running_stack
 
 APPLICATIONS = 12
 
@@ -31,13 +31,9 @@ def fault_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]
 @pytest.fixture(scope="module")
 def fault_stack(tmp_path_factory: pytest.TempPathFactory, databases: Databases,
                 fault_nats: NatsServer) -> Iterator[Stack]:
-    stack = make_stack(tmp_path_factory.mktemp("fault-stack"), databases, fault_nats,
-                       ONESTOP_SIMULATED_DEPARTMENTS="all")
-    try:
-        stack.start_all()
+    with running_stack(tmp_path_factory.mktemp("fault-stack"), databases, fault_nats,
+                       ONESTOP_SIMULATED_DEPARTMENTS="all") as stack:
         yield stack
-    finally:
-        stack.stop_all()
 
 
 @pytest.fixture

@@ -26,11 +26,10 @@ from tests.support import (
     EXAMPLE_REGISTRATION,
     Api,
     Databases,
-    NatsServer,
     dump,
     eventually,
-    make_stack,
     registration_body,
+    running_stack,
 )
 
 RESIDENT_ID = EXAMPLE_REGISTRATION["legal_representative"]["id_number"]
@@ -280,16 +279,9 @@ def issuer() -> Iterator[Issuer]:
 
 @pytest.fixture(scope="module")
 def oidc_stack(session_tmp: Path, databases: Databases, issuer: Issuer) -> Iterator[Stack]:
-    broker = NatsServer(session_tmp / "nats-oidc")
-    broker.start()
-    stack = make_stack(session_tmp / "oidc", databases, broker, ONESTOP_JWKS_URL=issuer.server.url,
-                       ONESTOP_JWKS_REFRESH_COOLDOWN_SECONDS="0", ONESTOP_SIMULATED_DEPARTMENTS="all")
-    try:
-        stack.start_all()
+    with running_stack(session_tmp / "oidc", databases, ONESTOP_JWKS_URL=issuer.server.url,
+                       ONESTOP_JWKS_REFRESH_COOLDOWN_SECONDS="0", ONESTOP_SIMULATED_DEPARTMENTS="all") as stack:
         yield stack
-    finally:
-        stack.stop_all()
-        broker.stop()
 
 
 async def test_oidc_tokens_by_kid_and_rotation(oidc_stack: Stack, issuer: Issuer) -> None:

@@ -16,24 +16,17 @@ import pytest
 from services.stack import Stack
 from shared.auth import issue_token
 from shared.settings import Settings
-from tests.support import Databases, NatsServer, dump, eventually, make_stack, registration_body
+from tests.support import Databases, dump, eventually, registration_body, running_stack
 
 WRITES, READS, MAX_BODY, TIMEOUT = 3, 10, 64 * 1024, 1.5
 
 
 @pytest.fixture(scope="module")
 def limited(session_tmp: Path, databases: Databases) -> Iterator[Stack]:
-    broker = NatsServer(session_tmp / "nats-limits")
-    broker.start()
-    stack = make_stack(session_tmp / "limits", databases, broker,
-                       ONESTOP_RATE_LIMIT_WRITES_PER_MINUTE=str(WRITES), ONESTOP_RATE_LIMIT_READS_PER_MINUTE=str(READS),
-                       ONESTOP_MAX_BODY_BYTES=str(MAX_BODY), ONESTOP_UPSTREAM_TIMEOUT_SECONDS=str(TIMEOUT))
-    try:
-        stack.start_all()
+    with running_stack(session_tmp / "limits", databases, ONESTOP_RATE_LIMIT_WRITES_PER_MINUTE=str(WRITES),
+                       ONESTOP_RATE_LIMIT_READS_PER_MINUTE=str(READS), ONESTOP_MAX_BODY_BYTES=str(MAX_BODY),
+                       ONESTOP_UPSTREAM_TIMEOUT_SECONDS=str(TIMEOUT)) as stack:
         yield stack
-    finally:
-        stack.stop_all()
-        broker.stop()
 
 
 @pytest.fixture

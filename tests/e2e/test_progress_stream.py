@@ -20,11 +20,10 @@ from tests.support import (
     EXAMPLE_REGISTRATION,
     Api,
     Databases,
-    NatsServer,
     dump,
     eventually,
-    make_stack,
     registration_body,
+    running_stack,
 )
 
 SIMULATED_BUT_TAX = "samr,psb,hrss,medicare,hpf,bank,customs"
@@ -34,17 +33,8 @@ MOBILE = EXAMPLE_REGISTRATION["legal_representative"]["mobile"]
 
 @pytest.fixture(scope="module")
 def held(session_tmp: Path, databases: Databases) -> Iterator[Stack]:
-    # A broker of its own: on a shared one, another stack's simulated tax office (or its services, through
-    # the same durable consumers) would take this stack's tasks and answers.
-    broker = NatsServer(session_tmp / "nats-tax-held")
-    broker.start()
-    stack = make_stack(session_tmp / "tax-held", databases, broker, ONESTOP_SIMULATED_DEPARTMENTS=SIMULATED_BUT_TAX)
-    try:
-        stack.start_all()
+    with running_stack(session_tmp / "tax-held", databases, ONESTOP_SIMULATED_DEPARTMENTS=SIMULATED_BUT_TAX) as stack:
         yield stack
-    finally:
-        stack.stop_all()
-        broker.stop()
 
 
 @pytest.fixture

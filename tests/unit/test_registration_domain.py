@@ -6,6 +6,7 @@ import copy
 
 from services.registration import domain
 from services.registration.schemas import RegistrationCreate
+from shared.applications import merge_supplement
 from shared.departments import Department
 from tests.support import EXAMPLE_REGISTRATION
 
@@ -96,5 +97,5 @@ def test_names_compare_without_width_or_spaces() -> None:
 
 
 def test_supplement_merges_objects_and_replaces_lists() -> None:
-    merged = domain.merge_supplement({"a": {"b": 1, "c": 2}, "l": [1]}, {"a": {"c": 3}, "l": [2]})
+    merged = merge_supplement({"a": {"b": 1, "c": 2}, "l": [1]}, {"a": {"c": 3}, "l": [2]})
     assert merged == {"a": {"b": 1, "c": 3}, "l": [2]}
