@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     # where "<service>.<department>" (e.g. "registration.tax") simulates a department for that service only.
     simulated_departments: str = "all"
 
+    # Holiday arrangement (JSON: holidays, workdays) for years chinese-calendar does not cover yet;
+    # None means the file shipped in shared/data.
+    workday_arrangement: Path | None = None
+
     # Periods in calendar days (parameters of the deregistration procedures); 0 means no wait.
     public_notice_days: float = 20
     creditor_notice_days: float = 45

@@ -11,9 +11,11 @@ All calendar decisions are made on the Asia/Shanghai date, whatever time zone th
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
@@ -24,6 +26,7 @@ __all__ = [
     "DueTime",
     "WorkdayArrangement",
     "add_working_days",
+    "configured_arrangement",
     "covers",
     "is_working_day",
 ]
@@ -61,6 +64,22 @@ class WorkdayArrangement:
     def from_iso(cls, holidays: Iterable[str] = (), workdays: Iterable[str] = ()) -> WorkdayArrangement:
         """Build an arrangement from ISO date strings (``"2027-01-01"``), as kept in configuration."""
         return cls(frozenset(map(date.fromisoformat, holidays)), frozenset(map(date.fromisoformat, workdays)))
+
+
+DEFAULT_ARRANGEMENT_FILE = Path(__file__).resolve().parent / "data" / "workday_arrangement.json"
+
+
+@functools.cache
+def configured_arrangement() -> WorkdayArrangement:
+    """The arrangement kept as data for years the official calendar does not cover: the file named by
+    ``ONESTOP_WORKDAY_ARRANGEMENT``, else the one shipped in ``shared/data`` (read once per process)."""
+    from shared.settings import Settings
+
+    path = Settings().workday_arrangement or DEFAULT_ARRANGEMENT_FILE
+    if not path.exists():
+        return WorkdayArrangement()
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return WorkdayArrangement.from_iso(data.get("holidays", ()), data.get("workdays", ()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +143,8 @@ def is_working_day(day: date, extra: WorkdayArrangement | None = None) -> bool:
 def add_working_days(start: datetime, days: int, extra: WorkdayArrangement | None = None) -> DueTime:
     """Return the due time ``days`` working days after ``start``.
 
+    ``extra`` defaults to ``configured_arrangement()``; pass ``WorkdayArrangement()`` for weekends only.
+
     Days are counted on the Asia/Shanghai calendar: the due time is ``END_OF_WORKING_DAY`` (18:00 local)
     of the ``days``-th working day after the start's local date. With ``days=0`` it is 18:00 of the start
     day if that is a working day and ``start`` is before 18:00, otherwise 18:00 of the next working day,
@@ -137,6 +158,8 @@ def add_working_days(start: datetime, days: int, extra: WorkdayArrangement | Non
         raise ValueError("days must be a non-negative integer")
     aware = _as_aware(start)
     provisional = False
+    if extra is None:
+        extra = configured_arrangement()
 
     def working(day: date) -> bool:
         nonlocal provisional

@@ -134,3 +134,31 @@ def test_beyond_year_9999_is_a_value_error() -> None:
 def test_negative_days_rejected() -> None:
     with pytest.raises(ValueError):
         add_working_days(local(2026, 11, 27, 10, 0), -1)
+
+
+def test_shipped_arrangement_applies_to_uncovered_years_by_default() -> None:
+    from shared.workdays import configured_arrangement
+
+    assert date(2027, 1, 1) in configured_arrangement().holidays
+    # Thursday 2026-12-31 + 1 working day: New Year's Day 2027 (from the shipped data) is skipped.
+    due = add_working_days(local(2026, 12, 31, 10, 0), 1)
+    assert due == DueTime(local(2027, 1, 4, 18, 0), provisional=True)
+    # An explicit empty arrangement means weekends only.
+    assert add_working_days(local(2026, 12, 31, 10, 0), 1, WorkdayArrangement()).at == local(2027, 1, 1, 18, 0)
+
+
+def test_arrangement_file_from_settings(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from shared import workdays
+
+    path = tmp_path / "arrangement.json"
+    path.write_text('{"holidays": ["2027-03-08"], "workdays": ["2027-03-13"]}')
+    monkeypatch.setenv("ONESTOP_WORKDAY_ARRANGEMENT", str(path))
+    workdays.configured_arrangement.cache_clear()
+    try:
+        arrangement = workdays.configured_arrangement()
+        assert arrangement.holidays == {date(2027, 3, 8)} and arrangement.workdays == {date(2027, 3, 13)}
+        # Friday 2027-03-05 + 1: Monday the 8th is off, so Tuesday.
+        assert add_working_days(local(2027, 3, 5, 10, 0), 1).at == local(2027, 3, 9, 18, 0)
+    finally:
+        monkeypatch.delenv("ONESTOP_WORKDAY_ARRANGEMENT")
+        workdays.configured_arrangement.cache_clear()
