@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import Depends, FastAPI, Request, Response
 
-from services.gateway import api, progress
+from services.gateway import api, openapi, progress
 from services.gateway.limits import BodyLimitMiddleware, RateLimits, enforce_rate_limit, verified_caller
 from services.gateway.proxy import forward
 from services.gateway.routing import is_public, owner_of
@@ -70,7 +70,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await bus.close()
 
 
-app = FastAPI(title="Jiangmen one-stop service API (一网通办)", lifespan=lifespan, docs_url="/docs",
+# /openapi.json and /docs are served by services.gateway.openapi: one document for the whole public API.
+app = FastAPI(title="Jiangmen one-stop service API (一网通办)", lifespan=lifespan, docs_url=None, openapi_url=None,
               description=DESCRIPTION, dependencies=[Depends(enforce_rate_limit)])
 # Inside the request-context middleware (added by install_common), so a 413 is logged with its request id.
 app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
@@ -87,6 +88,7 @@ async def _bus_ready() -> None:
 app.include_router(health_router({"nats": _bus_ready}))
 app.include_router(api.router)
 progress.install(app)
+openapi.install(app, settings)
 if settings.env == "dev":
     app.include_router(api.dev_router)
 

@@ -154,3 +154,16 @@ async def test_services_report_ready(stack: Stack, api: Api) -> None:
     for name in ("registration", "gateway"):
         resp = await api.http.get(f"{stack.url_of(name)}/readyz")
         assert resp.status_code == 200, resp.text
+
+
+async def test_whole_public_api_is_documented_at_the_gateway(api: Api) -> None:
+    doc = (await api.http.get("/openapi.json")).json()
+    paths = doc["paths"]
+    assert "post" in paths["/api/v1/registrations"] and "patch" in paths["/api/v1/registrations/{application_id}"]
+    assert "/api/v1/licenses/{verification_code}" in paths
+    assert "post" in paths["/api/v1/deregistrations"] and "post" in paths["/api/v1/suspensions"]
+    assert "/api/v1/applications/{application_id}/events" in paths or any(p.endswith("/events") for p in paths)
+    assert "RegistrationCreate" in doc["components"]["schemas"]
+    assert "Not shown now" not in doc["info"]["description"]
+    ui = await api.http.get("/docs")
+    assert ui.status_code == 200 and "swagger" in ui.text.lower()
