@@ -23,7 +23,6 @@ from shared.settings import DEFAULT_NATS_PORT, DEFAULT_PORTS
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCFILE = ROOT / "Procfile"
-MIGRATED = ("registration", "deregistration")
 
 
 def free_port() -> int:
@@ -88,7 +87,8 @@ class Stack:
         return env
 
     def migrate(self) -> None:
-        subprocess.run([sys.executable, "-m", "shared.migrate", *MIGRATED], env=self.env, cwd=ROOT, check=True,
+        # shared.migrate with no arguments migrates every service that owns a database.
+        subprocess.run([sys.executable, "-m", "shared.migrate"], env=self.env, cwd=ROOT, check=True,
                        stdout=subprocess.DEVNULL if self.log_dir else None)
 
     def start(self, name: str, **overrides: str) -> None:
