@@ -4,7 +4,7 @@ taken in, how their tasks are shown, and the ``<service>.application.<status>`` 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -17,12 +17,14 @@ from shared.auth import Principal, may_read
 from shared.bus import PoisonMessage
 from shared.departments import Department
 from shared.events import ApplicationEvent, TaskResolved, make_event, service_subject
+from shared.fanout import ApplicationStatus, Plan, Progress
 from shared.outbox import UnitOfWork
 from shared.problems import Problem
 from shared.records import ApplicationRecord, DepartmentTask, utcnow
-from shared.tasks import DecisionConflict, is_overdue, load_tasks, record_decision
+from shared.tasks import DecisionConflict, is_overdue, load_tasks, progress_of, record_decision, request_ready
 
 A = TypeVar("A")
+
 
 
 class TaskPublic(BaseModel):
@@ -149,3 +151,39 @@ def merge_supplement(original: dict, supplement: dict) -> dict:
         else:
             merged[key] = value
     return merged
+
+
+async def advance(
+    uow: UnitOfWork,
+    service: str,
+    app: ApplicationRecord,
+    tasks: list[DepartmentTask],
+    *,
+    plan: Callable[[], Plan],
+    details: Callable[[], Callable[[DepartmentTask], dict[str, Any]]],
+    on_rejected: Callable[[], Awaitable[Any]],
+    on_completed: Callable[[], Awaitable[Any]],
+) -> None:
+    """Aggregate an application's tasks into its state and act on it, after a department answered.
+
+    One rejection ends it (the service then releases what the application held); a return waits for the
+    applicant's supplement (announced once, however many departments return it); all approved completes
+    it (the service's own completion); otherwise the tasks whose dependencies are now approved are asked.
+    """
+    now = utcnow()
+    app.updated_at = now
+    progress = progress_of(tasks)
+    if progress == Progress.rejected:
+        app.status = ApplicationStatus.rejected
+        app.reason = rejection_reason(tasks)
+        await on_rejected()
+        emit_application_event(uow, service, app, tasks)
+    elif progress == Progress.returned:
+        app.missing = [item for t in tasks if t.status == "returned" for item in missing_items(t)]
+        if app.status != ApplicationStatus.returned:
+            app.status = ApplicationStatus.returned
+            emit_application_event(uow, service, app, tasks)
+    elif progress == Progress.completed:
+        await on_completed()
+    else:
+        request_ready(uow, plan(), tasks, details(), now=now, deadline=app.due_at)

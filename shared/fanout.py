@@ -25,6 +25,15 @@ class Progress(StrEnum):
     completed = "completed"
 
 
+class ApplicationStatus:
+    """The states every application shares; a service adds its own (e.g. notice periods)."""
+
+    in_progress = "in_progress"  # the departments are working
+    returned = "returned"  # a department wants more material (补正)
+    rejected = "rejected"
+    completed = "completed"
+
+
 @dataclass(frozen=True)
 class Step:
     """One department's part: what it does, which departments must approve first, its time limit."""

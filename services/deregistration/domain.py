@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from services.deregistration.schemas import DeregistrationCreate, SignatoryIn, SuspensionCreate
 from shared.departments import Department
-from shared.fanout import Plan, Step
+from shared.fanout import ApplicationStatus, Plan, Step
 from shared.identifiers import is_valid_uscc, resident_id_problem
 from shared.problems import FieldProblem, Problem
 from shared.workdays import LOCAL_TZ
@@ -39,14 +39,10 @@ class Procedure(StrEnum):
     general = "general"  # 一般注销
 
 
-class Status:
+class Status(ApplicationStatus):
     public_notice = "public_notice"  # 简易注销: the undertaking is published, anyone may object
     creditor_notice = "creditor_notice"  # 一般注销: the creditors' announcement runs
-    in_progress = "in_progress"  # the departments are working
-    returned = "returned"  # a department wants more material (补正)
     objected = "objected"  # an objection stopped a simplified deregistration
-    rejected = "rejected"
-    completed = "completed"
     NOTICE = frozenset({"public_notice", "creditor_notice"})
     FINAL = frozenset({"objected", "rejected", "completed"})
 

@@ -15,7 +15,6 @@ from services.deregistration import domain
 from services.deregistration.domain import SERVICE, Holdings, Procedure, Status, SuspensionStatus
 from services.deregistration.models import DeregistrationApplication, EnterpriseView, Suspension
 from shared import applications, timers
-from shared.applications import missing_items, rejection_reason
 from shared.bus import ConsumerSpec, PoisonMessage
 from shared.departments import Department
 from shared.events import (
@@ -27,12 +26,12 @@ from shared.events import (
     service_subject,
     stream_for_service,
 )
-from shared.fanout import Plan, Progress
+from shared.fanout import Plan
 from shared.identifiers import mask_resident_id
 from shared.outbox import UnitOfWork
 from shared.records import DepartmentTask, Timer, utcnow
 from shared.service import ServiceRuntime
-from shared.tasks import load_tasks, progress_of, request_ready
+from shared.tasks import load_tasks, request_ready
 from shared.workdays import LOCAL_TZ, add_working_days
 
 log = logging.getLogger("onestop.deregistration")
@@ -173,26 +172,14 @@ async def apply_decision(uow: UnitOfWork, decision: TaskResolved, channel: str) 
 
 
 async def advance(uow: UnitOfWork, app: DeregistrationApplication, tasks: list[DepartmentTask]) -> None:
-    """Aggregate the tasks into the application's state and act on it."""
-    now = utcnow()
-    app.updated_at = now
-    progress = progress_of(tasks)
-    if progress == Progress.rejected:
-        app.status = Status.rejected
-        app.reason = rejection_reason(tasks)
-        await release_enterprise(uow, app)
-        emit_application_event(uow, app, tasks)
-    elif progress == Progress.returned:
-        if app.status != Status.returned:
-            app.status = Status.returned
-            app.missing = [item for t in tasks if t.status == "returned" for item in missing_items(t)]
-            emit_application_event(uow, app, tasks)
-        else:
-            app.missing = [item for t in tasks if t.status == "returned" for item in missing_items(t)]
-    elif progress == Progress.completed:
-        await complete(uow, app, tasks)
-    else:
-        request_ready(uow, plan_of(app), tasks, task_details(app), now=now, deadline=app.due_at)
+    """Aggregate the tasks into the application's state and act on it (shared.applications.advance)."""
+    await applications.advance(
+        uow, SERVICE, app, tasks,
+        plan=lambda: plan_of(app),
+        details=lambda: task_details(app),
+        on_rejected=lambda: release_enterprise(uow, app),
+        on_completed=lambda: complete(uow, app, tasks),
+    )
 
 
 async def complete(uow: UnitOfWork, app: DeregistrationApplication, tasks: list[DepartmentTask]) -> None:

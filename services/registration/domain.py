@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from services.registration.schemas import AddressIn, PersonIn, RegistrationCreate
 from shared.departments import Department
 from shared.divisions import COUNTY_CODES, ResolvedAddress, resolve_address
-from shared.fanout import Plan, Step
+from shared.fanout import ApplicationStatus, Plan, Step
 from shared.identifiers import is_valid_mobile, resident_id_problem
 from shared.problems import FieldProblem
 
@@ -31,11 +31,7 @@ INVOICE_TYPES = {"vat_general": "增值税普通发票", "vat_special": "增值�
 MAX_INVOICE_QUANTITY = 1000
 
 
-class Status:
-    in_progress = "in_progress"
-    returned = "returned"
-    rejected = "rejected"
-    completed = "completed"
+class Status(ApplicationStatus):
     FINAL = frozenset({"rejected", "completed"})
 
 

@@ -13,7 +13,6 @@ from services.registration.domain import SERVICE, Status
 from services.registration.models import Enterprise, EnterpriseName, Licence, RegistrationApplication
 from services.registration.schemas import RegistrationCreate
 from shared import applications
-from shared.applications import missing_items, rejection_reason
 from shared.bus import ConsumerSpec, PoisonMessage
 from shared.departments import Department
 from shared.events import (
@@ -25,13 +24,11 @@ from shared.events import (
     service_subject,
     stream_for_service,
 )
-from shared.fanout import Progress
 from shared.identifiers import generate_uscc, mask_resident_id
 from shared.money import yuan_to_fen
 from shared.outbox import UnitOfWork
 from shared.records import DepartmentTask, utcnow
 from shared.service import ServiceRuntime
-from shared.tasks import progress_of, request_ready
 
 log = logging.getLogger("onestop.registration")
 
@@ -84,26 +81,20 @@ async def apply_decision(uow: UnitOfWork, decision: TaskResolved, channel: str) 
 
 
 async def advance(uow: UnitOfWork, app: RegistrationApplication, tasks: list[DepartmentTask]) -> None:
-    """Aggregate the tasks into the application's state and act on it."""
-    now = utcnow()
-    app.updated_at = now
-    progress = progress_of(tasks)
-    if progress == Progress.rejected:
-        app.status = Status.rejected
-        app.reason = rejection_reason(tasks)
+    """Aggregate the tasks into the application's state and act on it (shared.applications.advance)."""
+
+    async def release_name() -> None:
         reservation = await uow.session.get(EnterpriseName, domain.normalise_name(app.enterprise_name))
         if reservation is not None and reservation.application_id == app.id:
             await uow.session.delete(reservation)
-        emit_application_event(uow, app, tasks)
-    elif progress == Progress.returned:
-        app.status = Status.returned
-        app.missing = [item for t in tasks if t.status == "returned" for item in missing_items(t)]
-        emit_application_event(uow, app, tasks)
-    elif progress == Progress.completed:
-        await complete(uow, app, tasks)
-    else:
-        plan = domain.plan_for(RegistrationCreate.model_validate(app.form))
-        request_ready(uow, plan, tasks, task_details(app, tasks), now=now, deadline=app.due_at)
+
+    await applications.advance(
+        uow, SERVICE, app, tasks,
+        plan=lambda: domain.plan_for(RegistrationCreate.model_validate(app.form)),
+        details=lambda: task_details(app, tasks),
+        on_rejected=release_name,
+        on_completed=lambda: complete(uow, app, tasks),
+    )
 
 
 async def complete(uow: UnitOfWork, app: RegistrationApplication, tasks: list[DepartmentTask]) -> None:
