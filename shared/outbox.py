@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from types import TracebackType
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -68,29 +70,45 @@ class OutboxRelay:
                     await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
 
     async def publish_pending(self) -> int:
-        """Publish one batch of unsent rows; returns how many were sent."""
-        async with self.maker() as session:
-            rows = (
-                await session.execute(
-                    sa.select(OutboxMessage.seq, OutboxMessage.event_id, OutboxMessage.subject,
-                              OutboxMessage.payload, OutboxMessage.request_id)
-                    .where(OutboxMessage.sent_at.is_(None))  # type: ignore[union-attr]
-                    .order_by(OutboxMessage.seq)  # type: ignore[arg-type]
-                    .limit(self.batch_size)
-                )
-            ).all()
-            await session.rollback()
-        if not rows:
-            return 0
-        await self.bus.publish_many([(r.subject, r.payload.encode(), r.event_id, r.request_id) for r in rows])
-        # A crash here re-sends the batch; JetStream's duplicate window and the inboxes drop the copies.
+        """Publish one batch of unsent rows; returns how many were sent.
+
+        On PostgreSQL the batch stays locked (``FOR UPDATE SKIP LOCKED``) until it is marked sent, so
+        several replicas of a service share its outbox without publishing the same rows. On SQLite (one
+        process per database) the rows are read, published, then marked in a second transaction, so the
+        file's write lock is not held while waiting for the broker.
+        """
+        query = (
+            sa.select(OutboxMessage.seq, OutboxMessage.event_id, OutboxMessage.subject, OutboxMessage.payload,
+                      OutboxMessage.request_id)
+            .where(OutboxMessage.sent_at.is_(None))  # type: ignore[union-attr]
+            .order_by(OutboxMessage.seq)  # type: ignore[arg-type]
+            .limit(self.batch_size)
+        )
         async with self.maker() as session, session.begin():
-            await session.execute(
-                sa.update(OutboxMessage)
-                .where(OutboxMessage.seq.in_([r.seq for r in rows]))  # type: ignore[union-attr]
-                .values(sent_at=utcnow())
-            )
+            if session.get_bind().dialect.name == "postgresql":
+                rows = (await session.execute(query.with_for_update(skip_locked=True))).all()
+                if rows:
+                    await self._publish(rows)
+                    await self._mark_sent(session, rows)
+                return len(rows)
+            rows = (await session.execute(query)).all()
+        if rows:
+            await self._publish(rows)
+            # A crash here re-sends the batch; JetStream's duplicate window and the inboxes drop the copies.
+            async with self.maker() as session, session.begin():
+                await self._mark_sent(session, rows)
         return len(rows)
+
+    async def _publish(self, rows: Sequence[sa.Row[Any]]) -> None:
+        await self.bus.publish_many([(r.subject, r.payload.encode(), r.event_id, r.request_id) for r in rows])
+
+    @staticmethod
+    async def _mark_sent(session: AsyncSession, rows: Sequence[sa.Row[Any]]) -> None:
+        await session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.seq.in_([r.seq for r in rows]))  # type: ignore[union-attr]
+            .values(sent_at=utcnow())
+        )
 
 
 class UnitOfWork:

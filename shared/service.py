@@ -157,4 +157,5 @@ def run_service(service: str) -> None:
     os.environ.setdefault("ONESTOP_SERVICE", service)
     settings = get_settings()
     uvicorn.run(f"services.{service}.app:app", host=settings.host, port=settings.listen_port,
-                log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5)
+                workers=settings.workers, log_config=None, access_log=False, lifespan="on",
+                timeout_graceful_shutdown=5)

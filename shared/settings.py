@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     )
     nats_url: str = f"nats://127.0.0.1:{DEFAULT_NATS_PORT}"
     log_level: str = "INFO"
+    # Processes per service. Replicas share the service's durable consumers (JetStream spreads the
+    # messages), its outbox and its sweeps; more than one wants PostgreSQL, as SQLite has one writer.
+    workers: int = 1
 
     # Identity: HS256 with a shared secret (dev), or an OIDC issuer's JWKS (production).
     jwt_secret: str = "onestop-dev-secret-not-for-production-use-0123456789"

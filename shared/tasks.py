@@ -199,6 +199,8 @@ async def flag_overdue(uow: UnitOfWork, service: str, *, now: datetime | None = 
             DepartmentTask.due_at < now,  # type: ignore[operator]
         )
         .limit(limit)
+        # Replicas of a service sweep side by side: each flags (and announces) a task no other holds.
+        .with_for_update(skip_locked=True)
     )
     tasks = list(rows.scalars())
     for task in tasks:

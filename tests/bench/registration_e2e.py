@@ -26,7 +26,7 @@ from shared.events import CloudEvent
 from tests.support import Databases, NatsServer, make_stack, registration_body
 
 
-async def run(concurrent: int) -> None:
+async def run(concurrent: int, workers: int) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="onestop-bench-"))
     server_url = os.environ.get("TEST_DATABASE_URL")
     if server_url:
@@ -38,7 +38,7 @@ async def run(concurrent: int) -> None:
     broker.start()
     stack = make_stack(tmp, databases, broker, ONESTOP_SIMULATED_DEPARTMENTS="all",
                        ONESTOP_LOG_LEVEL="WARNING", ONESTOP_RATE_LIMIT_WRITES_PER_MINUTE="100000",
-                       ONESTOP_RATE_LIMIT_READS_PER_MINUTE="100000")
+                       ONESTOP_RATE_LIMIT_READS_PER_MINUTE="100000", ONESTOP_WORKERS=str(workers))
     stack.start_all()
     completed: dict[str, float] = {}
     nc = await nats.connect(broker.url)
@@ -93,7 +93,8 @@ async def run(concurrent: int) -> None:
                   f"({concurrent / total:.0f} applications/s)")
             print(f"  POST latency p50 {p(accept_latencies, .5)}, p95 {p(accept_latencies, .95)};"
                   f" POST to completed p50 {p(latencies, .5)}, p95 {p(latencies, .95)}")
-            print(f"  database: {'PostgreSQL' if server_url else 'SQLite'}; five departments per application")
+            print(f"  database: {'PostgreSQL' if server_url else 'SQLite'}; {workers} process(es) per service;"
+                  " five departments per application")
     finally:
         await nc.close()
         stack.stop_all()
@@ -104,7 +105,9 @@ async def run(concurrent: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--concurrent", type=int, default=200)
-    asyncio.run(run(parser.parse_args().concurrent))
+    parser.add_argument("--workers", type=int, default=1, help="processes per service (PostgreSQL)")
+    args = parser.parse_args()
+    asyncio.run(run(args.concurrent, args.workers))
 
 
 if __name__ == "__main__":

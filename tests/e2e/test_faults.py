@@ -91,6 +91,20 @@ async def test_broker_killed_mid_flow(fault_stack: Stack, fault_api: Api, fault_
     await assert_completed_exactly_once(fault_api, "broker-user", ids)
 
 
+async def test_two_replicas_share_the_work_and_apply_it_once(fault_stack: Stack, fault_api: Api) -> None:
+    # Two processes of the registration service: one durable consumer, one outbox, one overdue sweep.
+    fault_stack.kill("registration")
+    fault_stack.start("registration", ONESTOP_WORKERS="2")
+    try:
+        responses = await asyncio.gather(*(fault_api.submit("replica-user", registration_body())
+                                           for _ in range(APPLICATIONS)))
+        assert all(r.status_code == 202 for r in responses), [dump(r) for r in responses]
+        await assert_completed_exactly_once(fault_api, "replica-user", [r.json()["id"] for r in responses])
+    finally:
+        fault_stack.kill("registration")
+        fault_stack.start("registration")
+
+
 async def test_redelivered_department_answer_changes_nothing(fault_stack: Stack, fault_api: Api,
                                                              fault_nats: NatsServer) -> None:
     resp = await fault_api.submit("redelivery-user", registration_body())
