@@ -48,7 +48,8 @@ def run_env(target_metadata: sa.MetaData, service: str) -> None:
     asyncio.run(run_async())
 
 
-def _ts(name: str, nullable: bool = True) -> sa.Column:
+def timestamp_column(name: str, nullable: bool = True) -> sa.Column:
+    """A timezone-aware timestamp column, as every table keeps its times."""
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
@@ -62,15 +63,15 @@ def create_common_tables() -> None:
         sa.Column("subject", sa.String(200), nullable=False),
         sa.Column("payload", sa.Text, nullable=False),
         sa.Column("request_id", sa.String(100)),
-        _ts("created_at", False),
-        _ts("sent_at"),
+        timestamp_column("created_at", False),
+        timestamp_column("sent_at"),
     )
     op.create_index("ix_outbox_unsent", "outbox", ["sent_at", "seq"])
     op.create_table(
         "inbox",
         sa.Column("consumer", sa.String(100), primary_key=True),
         sa.Column("event_id", sa.String(100), primary_key=True),
-        _ts("handled_at", False),
+        timestamp_column("handled_at", False),
     )
     op.create_table(
         "idempotency_record",
@@ -80,8 +81,8 @@ def create_common_tables() -> None:
         sa.Column("status_code", sa.Integer, nullable=False),
         sa.Column("response_body", sa.Text, nullable=False),
         sa.Column("resource_id", sa.String(36)),
-        _ts("created_at", False),
-        _ts("expires_at", False),
+        timestamp_column("created_at", False),
+        timestamp_column("expires_at", False),
     )
     op.create_table(
         "department_task",
@@ -95,12 +96,12 @@ def create_common_tables() -> None:
         sa.Column("depends_on", sa.JSON, nullable=False),
         sa.Column("working_days", sa.Integer, nullable=False),
         sa.Column("round", sa.Integer, nullable=False),
-        _ts("created_at", False),
-        _ts("requested_at"),
-        _ts("due_at"),
+        timestamp_column("created_at", False),
+        timestamp_column("requested_at"),
+        timestamp_column("due_at"),
         sa.Column("due_provisional", sa.Boolean, nullable=False),
-        _ts("resolved_at"),
-        _ts("overdue_at"),
+        timestamp_column("resolved_at"),
+        timestamp_column("overdue_at"),
         sa.Column("comment", sa.Text),
         sa.Column("details", sa.JSON, nullable=False),
         sa.Column("outputs", sa.JSON, nullable=False),
@@ -120,8 +121,8 @@ def create_common_tables() -> None:
         sa.Column("outputs", sa.JSON, nullable=False),
         sa.Column("decided_by", sa.String(200)),
         sa.Column("channel", sa.String(20), nullable=False),
-        _ts("decided_at", False),
-        _ts("recorded_at", False),
+        timestamp_column("decided_at", False),
+        timestamp_column("recorded_at", False),
         sa.UniqueConstraint("task_id", "round", name="uq_decision_task_round"),
     )
     op.create_table(
@@ -129,11 +130,11 @@ def create_common_tables() -> None:
         sa.Column("id", sa.String(36), primary_key=True),
         sa.Column("kind", sa.String(60), nullable=False),
         sa.Column("target_id", sa.String(36), nullable=False),
-        _ts("due_at", False),
-        _ts("fired_at"),
-        _ts("cancelled_at"),
+        timestamp_column("due_at", False),
+        timestamp_column("fired_at"),
+        timestamp_column("cancelled_at"),
         sa.Column("payload", sa.JSON, nullable=False),
-        _ts("created_at", False),
+        timestamp_column("created_at", False),
     )
     op.create_index("ix_timer_due", "timer", ["fired_at", "due_at"])
     op.create_table(

@@ -55,10 +55,8 @@ def nats_server(session_tmp: Path) -> Iterator[NatsServer]:
             server.port = int(container.get_exposed_port(4222))
             yield server
         return
-    server = NatsServer(session_tmp / "nats")
-    server.start()
-    yield server
-    server.stop()
+    with NatsServer(session_tmp / "nats") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -70,6 +70,13 @@ class NatsServer:
             time.sleep(0.05)
         raise TimeoutError("nats-server did not start")
 
+    def __enter__(self) -> NatsServer:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self.proc:
             self.proc.terminate()
@@ -154,18 +161,13 @@ def running_stack(tmp: Path, databases: Databases, broker: NatsServer | None = N
 
     Without ``broker`` it gets one of its own: on a shared broker, another stack's simulated departments
     and services would take this stack's tasks and answers through the same named durable consumers."""
-    own = broker is None
-    if broker is None:
-        broker = NatsServer(tmp / "nats")
-        broker.start()
-    stack = make_stack(tmp, databases, broker, **env)
-    try:
+    with contextlib.ExitStack() as resources:
+        if broker is None:
+            broker = resources.enter_context(NatsServer(tmp / "nats"))
+        stack = make_stack(tmp, databases, broker, **env)
+        resources.callback(stack.stop_all)
         stack.start_all()
         yield stack
-    finally:
-        stack.stop_all()
-        if own:
-            broker.stop()
 
 
 async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0,

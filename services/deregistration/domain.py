@@ -273,13 +273,11 @@ def deregistration_refusal(ent: EnterpriseState, applicant: str) -> Problem | No
 
 
 def suspension_refusal(ent: EnterpriseState, applicant: str) -> Problem | None:
-    """Why this applicant may not file a suspension of this enterprise now, or None."""
-    if ent.owner != applicant:
-        return _not_owner(ent.uscc)
-    if ent.status == "cancelled":
-        return _cancelled(ent.uscc)
-    if ent.deregistration_number:
-        return _in_flight(ent)
+    """Why this applicant may not file a suspension of this enterprise now, or None: whatever stops a
+    deregistration, and a suspension already filed."""
+    refusal = deregistration_refusal(ent, applicant)
+    if refusal is not None:
+        return refusal
     if ent.suspension_number:
         return Problem(409, "Already suspended",
                        f"enterprise {ent.uscc} has suspension {ent.suspension_number}; file an extension of it "

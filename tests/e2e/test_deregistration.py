@@ -52,10 +52,8 @@ def suspension_body(uscc: str, start: date, end: date) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def dereg_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
     """A broker of this module's own: its stack's durable consumers must not share another stack's."""
-    server = NatsServer(tmp_path_factory.mktemp("dereg-nats"))
-    server.start()
-    yield server
-    server.stop()
+    with NatsServer(tmp_path_factory.mktemp("dereg-nats")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

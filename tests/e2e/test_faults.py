@@ -22,10 +22,8 @@ APPLICATIONS = 12
 @pytest.fixture(scope="module")
 def fault_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
     """A broker of this module's own, so killing it leaves the other tests alone."""
-    server = NatsServer(tmp_path_factory.mktemp("fault-nats"))
-    server.start()
-    yield server
-    server.stop()
+    with NatsServer(tmp_path_factory.mktemp("fault-nats")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -10,15 +10,13 @@ import sqlalchemy as sa
 from alembic import op
 
 from shared.migrations import create_common_tables, drop_common_tables
+from shared.migrations import timestamp_column as _ts
 
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
-
-def _ts(name: str, nullable: bool = True) -> sa.Column:
-    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
 def upgrade() -> None:
