@@ -25,10 +25,10 @@ from typing import Any
 
 from nats.aio.msg import Msg
 
+from shared import registry
 from shared.bus import Bus, ConsumerSpec
 from shared.departments import Department
 from shared.events import (
-    SERVICES,
     TASKS_STREAM,
     CloudEvent,
     TaskEventKind,
@@ -116,7 +116,7 @@ def parse_simulated(value: str) -> list[Simulated]:
         if not part:
             continue
         service, _, code = part.rpartition(".")
-        if service and service not in SERVICES:
+        if service and service not in registry.services():
             raise ValueError(f"unknown service {service!r} in {part!r}")
         entries.add(Simulated(Department(code), service or None))
     everywhere = {e.department for e in entries if e.service is None}

@@ -19,7 +19,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.settings import DEFAULT_NATS_PORT, DEFAULT_PORTS
+from shared import registry
+from shared.settings import DEFAULT_NATS_PORT
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCFILE = ROOT / "Procfile"
@@ -42,6 +43,22 @@ def read_procfile(path: Path = PROCFILE) -> dict[str, str]:
     return entries
 
 
+def with_declared_services(commands: dict[str, str]) -> dict[str, str]:
+    """The Procfile's processes, plus any declared service it does not name (served by ``shared.serve``),
+    started before the gateway and the simulated departments."""
+    missing = {s.name: registry.serve_command(s.name) for s in registry.services().values() if s.name not in commands}
+    if not missing:
+        return commands
+    ordered: dict[str, str] = {}
+    for name, command in commands.items():
+        if name == registry.GATEWAY:
+            ordered.update(missing)
+        ordered[name] = command
+    for name, command in missing.items():
+        ordered.setdefault(name, command)
+    return ordered
+
+
 @dataclass
 class Stack:
     """A set of processes sharing one environment; ``env`` overrides the caller's."""
@@ -60,30 +77,31 @@ class Stack:
         base["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{base.get('PATH', '')}"
         base["PYTHONPATH"] = f"{ROOT}{os.pathsep}{base.get('PYTHONPATH', '')}".rstrip(os.pathsep)
         self.env = base
-        self.commands = read_procfile()
+        self.commands = with_declared_services(read_procfile())
         if self.only is not None:
             self.commands = {k: v for k, v in self.commands.items() if k in self.only}
 
     def port_of(self, name: str) -> int | None:
         if name == "nats":
             return int(self.env["ONESTOP_NATS_PORT"])
-        if name in DEFAULT_PORTS:
-            return int(self.env.get(f"ONESTOP_{name.upper()}_PORT", DEFAULT_PORTS[name]))
-        return None
+        default = registry.default_port(name)
+        if default is None:
+            return None
+        return int(self.env.get(f"ONESTOP_{name.upper()}_PORT", default))
 
     def url_of(self, name: str) -> str:
         return f"http://127.0.0.1:{self.port_of(name)}"
 
     def process_env(self, name: str) -> dict[str, str]:
         env = dict(self.env)
-        if name in DEFAULT_PORTS:
+        if registry.default_port(name) is not None:
             env["ONESTOP_SERVICE"] = name
             env["ONESTOP_PORT"] = str(self.port_of(name))
             own_db = env.get(f"ONESTOP_{name.upper()}_DATABASE_URL")
             if own_db:
                 env["DATABASE_URL"] = own_db
-        for service in DEFAULT_PORTS:  # the gateway finds the services where this stack put them
-            env.setdefault(f"ONESTOP_{service.upper()}_URL", self.url_of(service))
+        for spec in registry.services().values():  # the gateway finds the services where this stack put them
+            env.setdefault(f"{spec.env_prefix}_URL", self.url_of(spec.name))
         return env
 
     def migrate(self) -> None:

@@ -10,8 +10,6 @@ from pathlib import Path
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
-
 
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for SQLite (aiosqlite) or PostgreSQL (asyncpg).
@@ -69,7 +67,9 @@ def alembic_config(service: str, url: str):  # type: ignore[no-untyped-def]
     from alembic.config import Config
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(SERVICES_DIR / service / "migrations"))
+    from shared.registry import service as spec_of
+
+    cfg.set_main_option("script_location", str(spec_of(service).migrations_dir))
     cfg.set_main_option("version_table", f"alembic_version_{service}")
     cfg.attributes["database_url"] = url
     return cfg

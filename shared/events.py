@@ -13,10 +13,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared import registry
 from shared.departments import Department
 
 EVENT_TYPE_PREFIX = "cn.gov.jiangmen.onestop."
-SERVICES = ("registration", "deregistration", "utilities", "realestate")
 TASKS_STREAM = "TASKS"
 
 
@@ -27,7 +27,7 @@ def stream_for_service(service: str) -> str:
 
 def all_streams() -> dict[str, list[str]]:
     """Every stream and its subjects: one per service, plus ``TASKS`` for ``task.>``."""
-    streams = {stream_for_service(s): [f"{s}.>"] for s in SERVICES}
+    streams = {stream_for_service(s): [f"{s}.>"] for s in registry.services()}
     streams[TASKS_STREAM] = ["task.>"]
     return streams
 

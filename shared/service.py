@@ -156,6 +156,8 @@ def run_service(service: str) -> None:
 
     os.environ.setdefault("ONESTOP_SERVICE", service)
     settings = get_settings()
-    uvicorn.run(f"services.{service}.app:app", host=settings.host, port=settings.listen_port,
+    from shared.registry import service as spec_of
+
+    uvicorn.run(spec_of(service).app_path, host=settings.host, port=settings.listen_port,
                 workers=settings.workers, log_config=None, access_log=False, lifespan="on",
                 timeout_graceful_shutdown=5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -9,12 +10,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Default ports; the gateway is the only one meant to be exposed.
-DEFAULT_PORTS: dict[str, int] = {
-    "gateway": 8000,
-    "registration": 8001,
-    "deregistration": 8002,
-}
+from shared import registry
+
 # Our own nats-server; 4222 is left to whatever else runs on the machine.
 DEFAULT_NATS_PORT = 14222
 
@@ -50,9 +47,7 @@ class Settings(BaseSettings):
     jwks_cache_seconds: float = 300.0
     jwks_refresh_cooldown_seconds: float = 10.0
 
-    # Where the gateway finds each service (defaults follow DEFAULT_PORTS on 127.0.0.1).
-    registration_url: str | None = None
-    deregistration_url: str | None = None
+    # Where the gateway finds each service: ONESTOP_<SERVICE>_URL, by default its registry port on 127.0.0.1.
     upstream_timeout_seconds: float = 10.0
 
     # Gateway limits, per caller (token subject, or client address without a token); 0 switches one off.
@@ -86,7 +81,9 @@ class Settings(BaseSettings):
     @property
     def listen_port(self) -> int:
         """The port this process listens on: ``ONESTOP_PORT`` or the service's default."""
-        return self.port if self.port is not None else DEFAULT_PORTS.get(self.service, 8000)
+        if self.port is not None:
+            return self.port
+        return registry.default_port(self.service) or registry.GATEWAY_PORT
 
     @property
     def db_url(self) -> str:
@@ -96,8 +93,8 @@ class Settings(BaseSettings):
 
     def service_url(self, service: str) -> str:
         """Base URL of a sibling service, as the gateway reaches it."""
-        configured = getattr(self, f"{service}_url", None)
-        return configured or f"http://127.0.0.1:{DEFAULT_PORTS[service]}"
+        spec = registry.service(service)
+        return os.environ.get(f"{spec.env_prefix}_URL") or f"http://127.0.0.1:{spec.port}"
 
 
 def async_database_url(url: str) -> str:

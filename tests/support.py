@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import httpx
 
 from services.stack import Stack, free_port
+from shared import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -138,7 +139,7 @@ def make_stack(tmp: Path, databases: Databases, nats: NatsServer, **env: str) ->
 
     The test's nats-server is used rather than the Procfile's, so it can be stopped and restarted
     independently of the stack."""
-    ports = {name: free_port() for name in ("gateway", "registration", "deregistration")}
+    ports = {name: free_port() for name in (registry.GATEWAY, *registry.services())}
     base = {
         "ONESTOP_ENV": "dev",
         "ONESTOP_DATA_DIR": str(tmp / "data"),
@@ -147,8 +148,7 @@ def make_stack(tmp: Path, databases: Databases, nats: NatsServer, **env: str) ->
         "ONESTOP_SWEEP_INTERVAL_SECONDS": "0.3",
         "ONESTOP_LOG_LEVEL": "INFO",
         **{f"ONESTOP_{name.upper()}_PORT": str(port) for name, port in ports.items()},
-        "ONESTOP_REGISTRATION_DATABASE_URL": databases.new("registration"),
-        "ONESTOP_DEREGISTRATION_DATABASE_URL": databases.new("deregistration"),
+        **{f"{s.env_prefix}_DATABASE_URL": databases.new(s.name) for s in registry.with_database()},
     }
     base.update(env)
     names = tuple(n for n in Stack(env=base).commands if n != "nats")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from shared import registry
 from shared.db import create_engine, migrate_async
-from shared.migrate import MIGRATED_SERVICES
 from tests.support import Databases
 
 
@@ -22,7 +22,7 @@ async def test_each_service_migrates_up_down_and_up(databases: Databases) -> Non
 
     from shared.db import alembic_config
 
-    for service in MIGRATED_SERVICES:
+    for service in (s.name for s in registry.with_database()):
         url = databases.new(f"mig_{service}")
         await migrate_async(service, url)
         created = await tables(url)

@@ -8,12 +8,17 @@ from pathlib import Path
 import yaml
 
 from services.stack import read_procfile
-from shared.migrate import MIGRATED_SERVICES
-from shared.settings import DEFAULT_PORTS
+from shared import registry
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = sorted(p.parent.name for p in (ROOT / "services").glob("*/app.py"))
 BACKENDS = [s for s in SERVICES if s != "gateway"]
+DEFAULT_PORTS = {name: registry.default_port(name) for name in SERVICES}
+MIGRATED_SERVICES = [s.name for s in registry.with_database()]
+
+
+def test_every_service_folder_is_declared_in_the_registry() -> None:
+    assert sorted(registry.services()) == sorted(BACKENDS)
 
 
 def compose() -> dict:

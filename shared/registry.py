@@ -1,0 +1,154 @@
+"""The one list of services: what each is called, where it listens, which public paths it owns, which of them
+list its applications, how its applications end, and whether it owns a database.
+
+Settings, migrations, the dev stack, the event streams and the gateway (routing, OpenAPI merge, progress)
+read this list; nothing else names the services. A service added here is migrated, started, routed and
+streamed with no other edit. Extra services (a test's throwaway service, a plug-in) are declared in modules
+named by ``ONESTOP_SERVICE_MODULES`` (comma separated), each calling ``register``; every process of a stack
+shares its environment, so every process sees the same list.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GATEWAY = "gateway"
+GATEWAY_PORT = 8000
+# Every application reaches one of these states at last; a service adds its own (e.g. "objected").
+COMMON_FINAL_STATUSES = frozenset({"completed", "rejected"})
+SERVICE_MODULES_VARIABLE = "ONESTOP_SERVICE_MODULES"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One back-end service, declared once."""
+
+    name: str  # also its stream (upper case), its event prefix and its role in task subjects
+    port: int
+    title: str
+    # Public path prefixes under /api/v1 the gateway forwards to this service.
+    public_prefixes: tuple[str, ...]
+    # Of those, the ones anybody may call without a token (e.g. verifying a licence by its code).
+    anonymous_prefixes: tuple[str, ...] = ()
+    # Where the caller's applications are listed (``GET``) and one is shown (``GET {path}/{id}``).
+    application_paths: tuple[str, ...] = ()
+    # Statuses after which an application changes no more (its progress stream ends there).
+    final_statuses: frozenset[str] = COMMON_FINAL_STATUSES
+    # The Python package holding ``app.py`` (``app``) and ``migrations/``.
+    package: str = ""
+    has_database: bool = True
+    # Whether department tasks are answered here (the gateway gathers queues and decisions from these).
+    has_departments: bool = True
+
+    @property
+    def app_path(self) -> str:
+        """The ASGI app, as uvicorn imports it."""
+        return f"{self.package or 'services.' + self.name}.app:app"
+
+    @property
+    def migrations_dir(self) -> Path:
+        """The Alembic script folder of this service."""
+        package = self.package or f"services.{self.name}"
+        return ROOT.joinpath(*package.split(".")) / "migrations"
+
+    @property
+    def env_prefix(self) -> str:
+        """``ONESTOP_<NAME>``: the prefix of this service's per-service variables (URL, port, database)."""
+        return f"ONESTOP_{self.name.upper()}"
+
+
+_BUILTIN: tuple[ServiceSpec, ...] = (
+    ServiceSpec(
+        name="registration", port=8001, title="Registration service (企业开办)",
+        public_prefixes=("/api/v1/registrations", "/api/v1/licenses"),
+        anonymous_prefixes=("/api/v1/licenses/",),
+        application_paths=("/api/v1/registrations",),
+    ),
+    ServiceSpec(
+        name="deregistration", port=8002, title="Deregistration service (套餐式注销, 歇业备案)",
+        public_prefixes=("/api/v1/deregistrations", "/api/v1/suspensions"),
+        application_paths=("/api/v1/deregistrations",),
+        # A simplified deregistration also ends when an objection stops it during the public notice.
+        final_statuses=COMMON_FINAL_STATUSES | {"objected"},
+    ),
+)
+_registered: dict[str, ServiceSpec] = {}
+_loaded_modules: set[str] = set()
+
+
+def register(spec: ServiceSpec) -> ServiceSpec:
+    """Declare a service beside the built-in ones (from a module named in ``ONESTOP_SERVICE_MODULES``)."""
+    known = {s.name: s for s in _BUILTIN}
+    if spec.name in known or spec.name == GATEWAY:
+        raise ValueError(f"service {spec.name!r} is declared twice")
+    _registered[spec.name] = spec
+    return spec
+
+
+def _load_modules() -> None:
+    for module in filter(None, (m.strip() for m in os.environ.get(SERVICE_MODULES_VARIABLE, "").split(","))):
+        if module not in _loaded_modules:
+            _loaded_modules.add(module)
+            importlib.import_module(module)
+
+
+def services() -> dict[str, ServiceSpec]:
+    """Every back-end service by name: the built-in ones, then those declared by extra modules."""
+    _load_modules()
+    found = {s.name: s for s in _BUILTIN}
+    found.update(_registered)
+    ports = [s.port for s in found.values()] + [GATEWAY_PORT]
+    if len(set(ports)) != len(ports):
+        raise ValueError(f"two services share a default port: {sorted(ports)}")
+    return found
+
+
+def service(name: str) -> ServiceSpec:
+    """One service by name (KeyError when none is declared)."""
+    return services()[name]
+
+
+def default_port(process: str) -> int | None:
+    """The default port of a service or the gateway; None for processes that do not listen."""
+    if process == GATEWAY:
+        return GATEWAY_PORT
+    spec = services().get(process)
+    return spec.port if spec else None
+
+
+def with_database() -> list[ServiceSpec]:
+    """The services that own a database (and so have migrations)."""
+    return [s for s in services().values() if s.has_database]
+
+
+def with_applications() -> list[ServiceSpec]:
+    """The services whose applications the gateway lists and streams."""
+    return [s for s in services().values() if s.application_paths]
+
+
+def with_departments() -> list[ServiceSpec]:
+    """The services whose department tasks the gateway gathers."""
+    return [s for s in services().values() if s.has_departments]
+
+
+def owner_of(path: str) -> ServiceSpec | None:
+    """The service that owns a public path, or None (prefixes never overlap between services)."""
+    for spec in services().values():
+        for prefix in spec.public_prefixes:
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                return spec
+    return None
+
+
+def is_anonymous(path: str) -> bool:
+    """Whether a public path may be called without a token."""
+    return any(path.startswith(p) for s in services().values() for p in s.anonymous_prefixes)
+
+
+def serve_command(name: str) -> str:
+    """The command line that serves a declared service."""
+    return f"python -m shared.serve {name}"
