@@ -156,8 +156,9 @@ def run_service(service: str) -> None:
 
     os.environ.setdefault("ONESTOP_SERVICE", service)
     settings = get_settings()
-    from shared.registry import service as spec_of
+    from shared import registry
 
-    uvicorn.run(spec_of(service).app_path, host=settings.host, port=settings.listen_port,
+    app_path = "services.gateway.app:app" if service == registry.GATEWAY else registry.service(service).app_path
+    uvicorn.run(app_path, host=settings.host, port=settings.listen_port,
                 workers=settings.workers, log_config=None, access_log=False, lifespan="on",
                 timeout_graceful_shutdown=5)
