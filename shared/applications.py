@@ -1,15 +1,21 @@
-"""What every service's applications have in common, whatever they apply for: who may read them, the
-caller's own list, the row lock that serialises changes to one application, how a department's answer is
-taken in, how their tasks are shown, and the ``<service>.application.<status>`` announcement."""
+"""What every service's applications have in common, whatever they apply for: the public answer's common
+fields, who may read them, the caller's own list, the row lock that serialises changes to one application,
+and the life of an application as one ``ApplicationFlow``: submitted (number, row, tasks, first event,
+first requests), answered by departments, returned and supplemented (补正), rejected or completed, each
+state announced on ``<service>.application.<status>``.
+
+A service declares its flow once (its table, plan, what each department is sent, what completion does)
+and its commands and handlers call it."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
@@ -18,13 +24,27 @@ from shared.bus import PoisonMessage
 from shared.departments import Department
 from shared.events import ApplicationEvent, TaskResolved, make_event, service_subject
 from shared.fanout import ApplicationStatus, Plan, Progress
+from shared.forms import FormModel, FormShape
+from shared.numbers import next_application_number
 from shared.outbox import UnitOfWork
-from shared.problems import Problem
+from shared.pagination import PageQuery, fetch_page
+from shared.problems import field_problems_from_validation
 from shared.records import ApplicationRecord, DepartmentTask, utcnow
-from shared.tasks import DecisionConflict, is_overdue, load_tasks, progress_of, record_decision, request_ready
+from shared.refusals import Conflict, Invalid, NotFound
+from shared.tasks import (
+    DecisionConflict,
+    is_overdue,
+    load_tasks,
+    new_tasks,
+    progress_of,
+    record_decision,
+    reopen_returned,
+    request_ready,
+)
 
 A = TypeVar("A")
-
+App = TypeVar("App", bound=ApplicationRecord)
+TaskDetails = Callable[[DepartmentTask], dict[str, Any]]
 
 
 class TaskPublic(BaseModel):
@@ -43,6 +63,34 @@ class TaskPublic(BaseModel):
     overdue: bool
     comment: str | None
     outputs: dict[str, Any]
+
+
+class ApplicationPublic(BaseModel):
+    """The fields every service's application answers with, whatever it applies for."""
+
+    id: str
+    number: str
+    service: str
+    status: str
+    applicant: str
+    submitted_by: str
+    created_at: datetime
+    updated_at: datetime
+    due_at: datetime | None
+    completed_at: datetime | None
+    reason: str | None = Field(description="why the application was stopped or rejected")
+    missing: list[str] = Field(description="what a returning department asks for (补正)")
+    tasks: list[TaskPublic]
+
+
+def application_fields(app: ApplicationRecord, tasks: Sequence[DepartmentTask]) -> dict[str, Any]:
+    """The common fields of an ``ApplicationPublic`` for a stored application and its tasks."""
+    return {
+        "id": app.id, "number": app.number, "status": app.status, "applicant": app.applicant,
+        "submitted_by": app.submitted_by, "created_at": app.created_at, "updated_at": app.updated_at,
+        "due_at": app.due_at, "completed_at": app.completed_at, "reason": app.reason, "missing": app.missing,
+        "tasks": task_views(tasks),
+    }
 
 
 def task_views(tasks: Sequence[DepartmentTask], now: datetime | None = None) -> list[TaskPublic]:
@@ -81,7 +129,7 @@ async def lock_row(session: AsyncSession, model: type[A], key: str) -> A | None:
 
 
 async def readable_or_404(session: AsyncSession, model: type[A], key: str, principal: Principal,
-                          not_found: Problem) -> A:
+                          not_found: NotFound) -> A:
     """An application the caller may read; another applicant's answers exactly like a missing one."""
     app: Any = await session.get(model, key)
     if app is None or not may_read(principal, app.applicant, app.submitted_by):
@@ -96,13 +144,6 @@ def own_only(query: Any, model: Any, principal: Principal) -> Any:
         return query
     owner = model.submitted_by if principal.is_clerk else model.applicant
     return query.where(owner == principal.sub)
-
-
-async def page(session: AsyncSession, query: Any, order_by: Any, *, limit: int, offset: int) -> tuple[int, list[Any]]:
-    """The total of a query and one page of it."""
-    total = (await session.execute(select(sa.func.count()).select_from(query.subquery()))).scalar_one()
-    rows = (await session.execute(query.order_by(order_by).limit(limit).offset(offset))).scalars().all()
-    return int(total), list(rows)
 
 
 async def take_answer(uow: UnitOfWork, model: type[A], decision: TaskResolved, channel: str, *,
@@ -153,37 +194,141 @@ def merge_supplement(original: dict, supplement: dict) -> dict:
     return merged
 
 
-async def advance(
-    uow: UnitOfWork,
-    service: str,
-    app: ApplicationRecord,
-    tasks: list[DepartmentTask],
-    *,
-    plan: Callable[[], Plan],
-    details: Callable[[], Callable[[DepartmentTask], dict[str, Any]]],
-    on_rejected: Callable[[], Awaitable[Any]],
-    on_completed: Callable[[], Awaitable[Any]],
-) -> None:
-    """Aggregate an application's tasks into its state and act on it, after a department answered.
+OnCompleted = Callable[[UnitOfWork, Any, list[DepartmentTask]], Awaitable[None]]
+OnRejected = Callable[[UnitOfWork, Any], Awaitable[None]]
+OnAnswer = Callable[[UnitOfWork, Any, DepartmentTask], Awaitable[None] | None]
 
-    One rejection ends it (the service then releases what the application held); a return waits for the
-    applicant's supplement (announced once, however many departments return it); all approved completes
-    it (the service's own completion); otherwise the tasks whose dependencies are now approved are asked.
+
+async def _nothing(_uow: UnitOfWork, _app: Any) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class ApplicationFlow(Generic[App]):
+    """The life of one service's applications, declared once.
+
+    ``plan`` and ``details`` are the service's rules (which departments, in which order; what each is sent);
+    ``on_completed`` is what every approval together achieves (it sets the final status and announces it);
+    ``on_rejected`` releases what the application held; ``on_answer`` sees each recorded answer first (e.g.
+    samr's approval carries the USCC).
     """
-    now = utcnow()
-    app.updated_at = now
-    progress = progress_of(tasks)
-    if progress == Progress.rejected:
-        app.status = ApplicationStatus.rejected
-        app.reason = rejection_reason(tasks)
-        await on_rejected()
-        emit_application_event(uow, service, app, tasks)
-    elif progress == Progress.returned:
-        app.missing = [item for t in tasks if t.status == "returned" for item in missing_items(t)]
+
+    service: str
+    model: type[App]
+    number_prefix: str
+    shape: FormShape
+    final_statuses: frozenset[str]
+    plan: Callable[[App], Plan]
+    details: Callable[[App, Sequence[DepartmentTask]], TaskDetails]
+    on_completed: OnCompleted
+    on_rejected: OnRejected = _nothing
+    on_answer: OnAnswer | None = None
+
+    # --- reading -----------------------------------------------------------------------------------------
+
+    def form(self, app: App) -> Any:
+        """The application's stored form as today's model (read leniently, upgraded from its version)."""
+        return self.shape.read(app.form, app.form_version)
+
+    async def lock(self, uow: UnitOfWork, application_id: str) -> App | None:
+        """The application row, locked for this transaction."""
+        return await lock_row(uow.session, self.model, application_id)
+
+    async def readable(self, session: AsyncSession, application_id: str, principal: Principal) -> App:
+        """An application the caller may read, or ``NotFound`` (another applicant's looks missing too)."""
+        return await readable_or_404(session, self.model, application_id, principal, self.not_found())
+
+    def not_found(self) -> NotFound:
+        return NotFound("not_found", f"no such {self.service} application")
+
+    async def own_page(self, session: AsyncSession, principal: Principal, paging: PageQuery) -> tuple[int, list[App]]:
+        """The caller's own applications (a clerk's: those they submitted; an admin's: all), newest first."""
+        query = own_only(select(self.model), self.model, principal)
+        return await fetch_page(session, query, self.model.created_at.desc(), paging)  # type: ignore[attr-defined]
+
+    # --- changing ------------------------------------------------------------------------------------------
+
+    def emit(self, uow: UnitOfWork, app: App, tasks: Sequence[DepartmentTask]) -> None:
+        """Announce the application's current state."""
+        emit_application_event(uow, self.service, app, tasks)
+
+    async def submit(self, uow: UnitOfWork, app: App, *, district_code: str, request_now: bool = True,
+                     now: datetime | None = None) -> list[DepartmentTask]:
+        """Store a new application: its number, its row, one task per step of its plan, the announcement of
+        its first state, and (unless it first waits, e.g. for a public notice) the first requests."""
+        now = now or app.created_at
+        app.number = await next_application_number(uow.session, self.number_prefix, district_code, now.date())
+        app.form_version = self.shape.version
+        uow.session.add(app)
+        plan = self.plan(app)
+        tasks = new_tasks(plan, application_id=app.id, application_number=app.number, service=self.service)
+        uow.session.add_all(tasks)
+        self.emit(uow, app, tasks)
+        if request_now:
+            request_ready(uow, plan, tasks, self.details(app, tasks), now=now, deadline=app.due_at)
+        return tasks
+
+    def supplemented_form(self, app: App, changes: Mapping[str, Any]) -> FormModel:
+        """The form after the applicant's supplement: the stored form as today's model, with the changes
+        merged in, validated as strictly as a new request (``Invalid`` naming every problem)."""
+        current = self.form(app).model_dump(mode="json")
+        try:
+            return self.shape.model.model_validate(merge_supplement(current, dict(changes)))
+        except ValidationError as exc:
+            raise Invalid(field_problems_from_validation(exc.errors())) from None
+
+    @staticmethod
+    def expect_returned(app: App) -> None:
+        """``Conflict`` unless the application is waiting for a supplement (补正)."""
         if app.status != ApplicationStatus.returned:
-            app.status = ApplicationStatus.returned
-            emit_application_event(uow, service, app, tasks)
-    elif progress == Progress.completed:
-        await on_completed()
-    else:
-        request_ready(uow, plan(), tasks, details(), now=now, deadline=app.due_at)
+            raise Conflict("not_returned", f"the application is {app.status}", title="Not waiting for a supplement",
+                           status_now=app.status)
+
+    async def resubmit(self, uow: UnitOfWork, app: App, form: FormModel) -> list[DepartmentTask]:
+        """After a 补正: store the supplemented form and ask the returning departments again (announced once,
+        as ``in_progress``). ``Conflict`` unless the application is waiting for a supplement."""
+        self.expect_returned(app)
+        app.form = form.model_dump(mode="json")
+        app.form_version = self.shape.version
+        app.status = ApplicationStatus.in_progress
+        app.missing = []
+        app.updated_at = utcnow()
+        tasks = await load_tasks(uow.session, app.id)
+        reopen_returned(uow, tasks, self.details(app, tasks))
+        self.emit(uow, app, tasks)
+        return tasks
+
+    async def apply_decision(self, uow: UnitOfWork, decision: TaskResolved, channel: str) -> None:
+        """A department's answer, from NATS or HTTP: record it, then move the application on."""
+        app, tasks, task = await take_answer(uow, self.model, decision, channel, final_statuses=self.final_statuses)
+        if self.on_answer is not None:
+            done = self.on_answer(uow, app, task)
+            if done is not None:
+                await done
+        await self.advance(uow, app, tasks)
+
+    async def advance(self, uow: UnitOfWork, app: App, tasks: list[DepartmentTask]) -> None:
+        """Aggregate the tasks into the application's state and act on it.
+
+        One rejection ends it (the service then releases what the application held); a return waits for the
+        applicant's supplement (announced once, however many departments return it); all approved completes
+        it (the service's own completion); otherwise the tasks whose dependencies are now approved are asked.
+        """
+        now = utcnow()
+        app.updated_at = now
+        progress = progress_of(tasks)
+        if progress == Progress.rejected:
+            app.status = ApplicationStatus.rejected
+            app.reason = rejection_reason(tasks)
+            await self.on_rejected(uow, app)
+            self.emit(uow, app, tasks)
+        elif progress == Progress.returned:
+            app.missing = [item for t in tasks if t.status == "returned" for item in missing_items(t)]
+            if app.status != ApplicationStatus.returned:
+                app.status = ApplicationStatus.returned
+                self.emit(uow, app, tasks)
+        elif progress == Progress.completed:
+            app.completed_at = now
+            await self.on_completed(uow, app, tasks)
+        else:
+            request_ready(uow, self.plan(app), tasks, self.details(app, tasks), now=now, deadline=app.due_at)

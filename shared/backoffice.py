@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from nats.aio.msg import Msg
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.sql.expression import ClauseList
 from sqlmodel import select
 
 from shared.auth import AdminPrincipal, CurrentPrincipal, require_officer
@@ -19,6 +20,7 @@ from shared.bus import ConsumerSpec
 from shared.departments import Department
 from shared.events import TASKS_STREAM, CloudEvent, TaskEventKind, TaskResolved, make_event, task_subject
 from shared.outbox import UnitOfWork
+from shared.pagination import Page, Paging, fetch_page
 from shared.problems import Problem
 from shared.records import DepartmentTask, TaskDecision, utcnow
 from shared.service import Runtime, ServiceRuntime
@@ -158,18 +160,23 @@ def department_router(service: str, apply: ApplyDecision) -> APIRouter:
             await uow.commit()
             return task_public(task)
 
-    @router.get("/admin/task-decisions", response_model=list[DecisionPublic])
+    @router.get("/admin/task-decisions", response_model=Page[DecisionPublic])
     async def audit_trail(
         _admin: AdminPrincipal,
         runtime: Runtime,
-        application_id: Annotated[str | None, Query()] = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    ) -> list[DecisionPublic]:
+        paging: Paging,
+        application_id: Annotated[str | None, Query(max_length=100)] = None,
+    ) -> Page[DecisionPublic]:
+        """Every decision on this service's tasks (append-only), in the order they were recorded."""
+        query = select(TaskDecision)
+        if application_id:
+            query = query.where(TaskDecision.application_id == application_id)
+        # The id breaks ties of recorded_at, so that pages (and the gateway's merge of every service's pages)
+        # never skip or repeat a decision; one clause list, as fetch_page takes one ordering clause.
+        order = ClauseList(TaskDecision.recorded_at, TaskDecision.id)  # type: ignore[arg-type]
         async with runtime.maker() as session:
-            query = select(TaskDecision).order_by(TaskDecision.recorded_at)  # type: ignore[arg-type]
-            if application_id:
-                query = query.where(TaskDecision.application_id == application_id)
-            rows = (await session.execute(query.limit(limit))).scalars()
-            return [DecisionPublic.model_validate(r, from_attributes=True) for r in rows]
+            total, rows = await fetch_page(session, query, order, paging)
+        return Page[DecisionPublic](items=[DecisionPublic.model_validate(r, from_attributes=True) for r in rows],
+                                    total=total, limit=paging.limit, offset=paging.offset)
 
     return router

@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import Header
+from fastapi import Depends, Header
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
@@ -59,7 +59,8 @@ def require_idempotency_key(
     return _key(idempotency_key)
 
 
-IdempotencyKey = Annotated[str, Header(alias=KEY_HEADER)]
+# The one way a route takes the key: ``key: IdempotencyKey``.
+IdempotencyKey = Annotated[str, Depends(require_idempotency_key)]
 
 
 def request_fingerprint(payload: Any) -> str:

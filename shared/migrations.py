@@ -1,15 +1,26 @@
-"""What every service's Alembic environment shares: running migrations on the async engine, and the
-tables every service has (outbox, inbox, idempotency records, department tasks, timers, sequences)."""
+"""What every service's Alembic environment shares: running migrations on the async engine, the metadata a
+service's migrations must produce, and the comparison that tells whether they do.
+
+The schema code released revisions call lives in ``shared.schema_history`` (frozen); this module may change
+freely, so no revision imports it."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib
+from typing import Any
 
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import context
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
 
+from shared import registry
 from shared.settings import async_database_url, get_settings
+
+COMMON_MODELS = "shared.records"
 
 
 def run_env(target_metadata: sa.MetaData, service: str) -> None:
@@ -17,7 +28,7 @@ def run_env(target_metadata: sa.MetaData, service: str) -> None:
     cfg = context.config
     url = cfg.attributes.get("database_url") or get_settings().db_url
     url = async_database_url(url)
-    version_table = cfg.get_main_option("version_table") or f"alembic_version_{service}"
+    version_table = cfg.get_main_option("version_table") or version_table_of(service)
 
     def do_run(connection: Connection) -> None:
         context.configure(
@@ -25,6 +36,8 @@ def run_env(target_metadata: sa.MetaData, service: str) -> None:
             target_metadata=target_metadata,
             version_table=version_table,
             render_as_batch=connection.dialect.name == "sqlite",
+            # ``alembic revision --autogenerate`` sees what the drift test sees.
+            **comparison_options(),
         )
         with context.begin_transaction():
             context.run_migrations()
@@ -48,104 +61,60 @@ def run_env(target_metadata: sa.MetaData, service: str) -> None:
     asyncio.run(run_async())
 
 
-def timestamp_column(name: str, nullable: bool = True) -> sa.Column:
-    """A timezone-aware timestamp column, as every table keeps its times."""
-    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
+def version_table_of(service: str) -> str:
+    """The table that records how far one service's database is migrated (one per service)."""
+    return f"alembic_version_{service}"
 
 
-def create_common_tables() -> None:
-    """Create the tables every service owns a copy of (first version of the common tables)."""
-    op.create_table(
-        "outbox",
-        # The integer key orders publication; the event id is the Nats-Msg-Id that deduplicates.
-        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("event_id", sa.String(36), nullable=False, unique=True),
-        sa.Column("subject", sa.String(200), nullable=False),
-        sa.Column("payload", sa.Text, nullable=False),
-        sa.Column("request_id", sa.String(100)),
-        timestamp_column("created_at", False),
-        timestamp_column("sent_at"),
-    )
-    op.create_index("ix_outbox_unsent", "outbox", ["sent_at", "seq"])
-    op.create_table(
-        "inbox",
-        sa.Column("consumer", sa.String(100), primary_key=True),
-        sa.Column("event_id", sa.String(100), primary_key=True),
-        timestamp_column("handled_at", False),
-    )
-    op.create_table(
-        "idempotency_record",
-        sa.Column("caller", sa.String(200), primary_key=True),
-        sa.Column("key", sa.String(200), primary_key=True),
-        sa.Column("request_hash", sa.String(64), nullable=False),
-        sa.Column("status_code", sa.Integer, nullable=False),
-        sa.Column("response_body", sa.Text, nullable=False),
-        sa.Column("resource_id", sa.String(36)),
-        timestamp_column("created_at", False),
-        timestamp_column("expires_at", False),
-    )
-    op.create_table(
-        "department_task",
-        sa.Column("id", sa.String(36), primary_key=True),
-        sa.Column("application_id", sa.String(36), nullable=False, index=True),
-        sa.Column("application_number", sa.String(40), nullable=False),
-        sa.Column("service", sa.String(30), nullable=False),
-        sa.Column("department", sa.String(20), nullable=False),
-        sa.Column("kind", sa.String(60), nullable=False),
-        sa.Column("status", sa.String(20), nullable=False),
-        sa.Column("depends_on", sa.JSON, nullable=False),
-        sa.Column("working_days", sa.Integer, nullable=False),
-        sa.Column("round", sa.Integer, nullable=False),
-        timestamp_column("created_at", False),
-        timestamp_column("requested_at"),
-        timestamp_column("due_at"),
-        sa.Column("due_provisional", sa.Boolean, nullable=False),
-        timestamp_column("resolved_at"),
-        timestamp_column("overdue_at"),
-        sa.Column("comment", sa.Text),
-        sa.Column("details", sa.JSON, nullable=False),
-        sa.Column("outputs", sa.JSON, nullable=False),
-        sa.Column("decided_by", sa.String(200)),
-        sa.UniqueConstraint("application_id", "department", name="uq_task_application_department"),
-    )
-    op.create_index("ix_task_department_status", "department_task", ["department", "status", "due_at"])
-    op.create_table(
-        "task_decision",  # append-only audit trail of every decision on a task
-        sa.Column("id", sa.String(36), primary_key=True),
-        sa.Column("task_id", sa.String(36), nullable=False, index=True),
-        sa.Column("application_id", sa.String(36), nullable=False),
-        sa.Column("department", sa.String(20), nullable=False),
-        sa.Column("round", sa.Integer, nullable=False),
-        sa.Column("outcome", sa.String(20), nullable=False),
-        sa.Column("comment", sa.Text),
-        sa.Column("outputs", sa.JSON, nullable=False),
-        sa.Column("decided_by", sa.String(200)),
-        sa.Column("channel", sa.String(20), nullable=False),
-        timestamp_column("decided_at", False),
-        timestamp_column("recorded_at", False),
-        sa.UniqueConstraint("task_id", "round", name="uq_decision_task_round"),
-    )
-    op.create_table(
-        "timer",
-        sa.Column("id", sa.String(36), primary_key=True),
-        sa.Column("kind", sa.String(60), nullable=False),
-        sa.Column("target_id", sa.String(36), nullable=False),
-        timestamp_column("due_at", False),
-        timestamp_column("fired_at"),
-        timestamp_column("cancelled_at"),
-        sa.Column("payload", sa.JSON, nullable=False),
-        timestamp_column("created_at", False),
-    )
-    op.create_index("ix_timer_due", "timer", ["fired_at", "due_at"])
-    op.create_table(
-        "number_sequence",
-        sa.Column("prefix", sa.String(60), primary_key=True),
-        sa.Column("last", sa.Integer, nullable=False),
-    )
+def models_module_of(service: str) -> str:
+    """The module holding a service's SQLModel tables."""
+    spec = registry.service(service)
+    return f"{spec.package or 'services.' + service}.models"
 
 
-def drop_common_tables() -> None:
-    """Drop what ``create_common_tables`` made."""
-    for table in ("number_sequence", "timer", "task_decision", "department_task", "idempotency_record",
-                  "inbox", "outbox"):
-        op.drop_table(table)
+def service_metadata(service: str) -> sa.MetaData:
+    """The tables a service's migrations must produce: the common tables and the service's own.
+
+    ``SQLModel.metadata`` holds every table of every imported module, so a process that imported two
+    services would compare (or autogenerate) one service's database against both; this picks the tables
+    of the classes defined in ``shared.records`` and the service's models module, in a metadata of their own.
+    """
+    metadata = sa.MetaData(naming_convention=SQLModel.metadata.naming_convention)
+    for name in (COMMON_MODELS, models_module_of(service)):
+        module = importlib.import_module(name)
+        for obj in vars(module).values():
+            table = getattr(obj, "__table__", None)
+            # Imported names (a model re-exported from another module) belong to their own module.
+            if isinstance(obj, type) and obj.__module__ == name and isinstance(table, sa.Table):
+                table.to_metadata(metadata)
+    return metadata
+
+
+def compare_type(context: MigrationContext, inspected_column: sa.Column, metadata_column: sa.Column,
+                 inspected_type: sa.types.TypeEngine, metadata_type: sa.types.TypeEngine) -> bool | None:
+    """Alembic's type comparison, plus: a string column's length must be the same in model and table.
+
+    Alembic takes a model's length-less ``VARCHAR`` (SQLModel's default for ``str``) as matching any
+    ``VARCHAR(n)``, so a model could lose its lengths unnoticed and ``create_all`` or the next autogenerated
+    revision would then disagree with the migrated table. ``None`` hands every other case to Alembic."""
+    meta = metadata_type
+    if isinstance(meta, sa.types.TypeDecorator):
+        meta = meta.impl_instance
+    if (isinstance(meta, sa.String) and isinstance(inspected_type, sa.String)
+            and not isinstance(meta, sa.Text) and not isinstance(inspected_type, sa.Text)
+            and meta.length != inspected_type.length):
+        return True
+    return None
+
+
+def comparison_options() -> dict[str, Any]:
+    """How models and a migrated database are compared (autogenerate and the drift test alike)."""
+    return {"compare_type": compare_type, "compare_server_default": True}
+
+
+def schema_drift(connection: Connection, service: str) -> list[Any]:
+    """What would have to change in the database behind ``connection`` for it to match the service's
+    models, as Alembic's autogenerate lists it; empty when migrations and models agree."""
+    migration_context = MigrationContext.configure(
+        connection, opts={"version_table": version_table_of(service), **comparison_options()})
+    return list(compare_metadata(migration_context, service_metadata(service)))

@@ -9,22 +9,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.messages import PYDANTIC_ZH
+from shared.refusals import FieldProblem, Refusal
 from shared.requestid import current_request_id
 
 log = logging.getLogger("onestop.http")
 PROBLEM_JSON = "application/problem+json"
-
-
-class FieldProblem(BaseModel):
-    """One thing wrong with a request, in both languages (一次告知: all of them in one reply)."""
-
-    loc: list[str | int]
-    code: str
-    message_zh: str
-    message_en: str
 
 
 class Problem(Exception):
@@ -75,6 +67,12 @@ def validation_problem(errors: Sequence[FieldProblem]) -> Problem:
                    code="validation", errors=errors)
 
 
+def problem_of(refusal: Refusal) -> Problem:
+    """The problem+json a domain refusal is answered with."""
+    return Problem(refusal.status, refusal.title, refusal.detail, code=refusal.code, errors=refusal.errors,
+                   **refusal.extra)
+
+
 def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
     """Render a Problem."""
     return JSONResponse(
@@ -83,35 +81,6 @@ def problem_response(problem: Problem, request: Request | None = None) -> JSONRe
         media_type=PROBLEM_JSON,
         headers=problem.headers,
     )
-
-
-# Pydantic error types in the applicant's language; anything else falls back to a generic phrase.
-_ZH = {
-    "missing": "缺少必填项",
-    "string_type": "应为文本",
-    "string_too_short": "内容过短或为空",
-    "string_too_long": "内容过长",
-    "string_pattern_mismatch": "格式不正确",
-    "int_parsing": "应为整数",
-    "decimal_parsing": "应为数字",
-    "decimal_max_places": "小数位数过多",
-    "greater_than": "应大于规定值",
-    "greater_than_equal": "不应小于规定值",
-    "less_than_equal": "超出允许范围",
-    "bool_type": "应为是/否",
-    "bool_parsing": "应为是/否",
-    "literal_error": "不是允许的取值",
-    "enum": "不是允许的取值",
-    "extra_forbidden": "不允许的字段",
-    "list_type": "应为列表",
-    "too_short": "至少需要一项",
-    "date_from_datetime_parsing": "日期格式不正确",
-    "date_parsing": "日期格式不正确",
-    "json_invalid": "请求体不是合法的 JSON",
-    "model_type": "应为对象",
-    "dict_type": "应为对象",
-    "value_error": "取值不正确",
-}
 
 
 def field_problems_from_validation(errors: Sequence[Any]) -> list[FieldProblem]:
@@ -124,7 +93,7 @@ def field_problems_from_validation(errors: Sequence[Any]) -> list[FieldProblem]:
             FieldProblem(
                 loc=list(loc),
                 code=kind,
-                message_zh=_ZH.get(kind, "取值不正确"),
+                message_zh=PYDANTIC_ZH.get(kind, "取值不正确"),
                 message_en=str(err.get("msg", "invalid value")),
             )
         )
@@ -137,6 +106,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc, request)
+
+    @app.exception_handler(Refusal)
+    async def _refusal(request: Request, exc: Refusal) -> JSONResponse:
+        return problem_response(problem_of(exc), request)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,4 +1,7 @@
-"""SQLModel tables every service owns a copy of, in its own database (created by ``create_common_tables``)."""
+"""SQLModel tables every service owns a copy of, in its own database.
+
+The migrations create them (``shared.schema_history``); the drift test holds these declarations to what the
+migrations make, lengths and indexes included."""
 
 from __future__ import annotations
 
@@ -49,13 +52,16 @@ class ApplicationRecord(SQLModel):
 
     A service's table adds what its procedure needs: ``class X(ApplicationRecord, table=True)``."""
 
-    id: str = Field(default_factory=new_id, primary_key=True)
-    number: str = Field(unique=True)  # human-readable, e.g. QYKB-440703-20261126-000123
-    applicant: str = Field(index=True)  # the applicant the application belongs to (token subject)
-    submitted_by: str = Field(index=True)  # the applicant, or the clerk who acted for them
-    status: str
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    number: str = Field(unique=True, max_length=40)  # human-readable, e.g. QYKB-440703-20261126-000123
+    applicant: str = Field(index=True, max_length=200)  # the applicant the application belongs to (token subject)
+    submitted_by: str = Field(index=True, max_length=200)  # the applicant, or the clerk who acted for them
+    status: str = Field(max_length=20)
     form: dict[str, Any] = Field(sa_type=sa.JSON)  # the request as accepted (after supplements)
-    reason: str | None = None  # why it was stopped or rejected
+    # The version of the form's shape it was stored under; read leniently, upgraded on read. Rows stored
+    # before the column existed are version 1 (the server default of revision 0002).
+    form_version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    reason: str | None = Field(default=None, sa_type=sa.Text)  # why it was stopped or rejected
     missing: list[str] = Field(default_factory=list, sa_type=sa.JSON)  # what a returning department asks for
     created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
@@ -67,12 +73,13 @@ class OutboxMessage(SQLModel, table=True):
     """An event written with the state change that caused it, waiting for the relay to publish it."""
 
     __tablename__ = "outbox"
+    __table_args__ = (sa.Index("ix_outbox_unsent", "sent_at", "seq"),)  # the relay's scan for unsent rows
 
     seq: int | None = Field(default=None, primary_key=True)
-    event_id: str = Field(unique=True)
-    subject: str
-    payload: str
-    request_id: str | None = None
+    event_id: str = Field(unique=True, max_length=36)
+    subject: str = Field(max_length=200)
+    payload: str = Field(sa_type=sa.Text)
+    request_id: str | None = Field(default=None, max_length=100)
     created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
     sent_at: datetime | None = _ts()
 
@@ -82,8 +89,8 @@ class InboxMessage(SQLModel, table=True):
 
     __tablename__ = "inbox"
 
-    consumer: str = Field(primary_key=True)
-    event_id: str = Field(primary_key=True)
+    consumer: str = Field(primary_key=True, max_length=100)
+    event_id: str = Field(primary_key=True, max_length=100)
     handled_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
 
 
@@ -92,12 +99,12 @@ class IdempotencyRecord(SQLModel, table=True):
 
     __tablename__ = "idempotency_record"
 
-    caller: str = Field(primary_key=True)
-    key: str = Field(primary_key=True)
-    request_hash: str
+    caller: str = Field(primary_key=True, max_length=200)
+    key: str = Field(primary_key=True, max_length=200)
+    request_hash: str = Field(max_length=64)
     status_code: int
-    response_body: str
-    resource_id: str | None = None
+    response_body: str = Field(sa_type=sa.Text)
+    resource_id: str | None = Field(default=None, max_length=36)
     created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
     expires_at: datetime = Field(sa_type=AwareDateTime)
 
@@ -106,15 +113,18 @@ class DepartmentTask(SQLModel, table=True):
     """One department's part of an application (waiting → requested → approved | rejected | returned)."""
 
     __tablename__ = "department_task"
-    __table_args__ = (sa.UniqueConstraint("application_id", "department", name="uq_task_application_department"),)
+    __table_args__ = (
+        sa.UniqueConstraint("application_id", "department", name="uq_task_application_department"),
+        sa.Index("ix_task_department_status", "department", "status", "due_at"),  # a department's queue
+    )
 
-    id: str = Field(default_factory=new_id, primary_key=True)
-    application_id: str = Field(index=True)
-    application_number: str
-    service: str
-    department: str
-    kind: str
-    status: str
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    application_id: str = Field(index=True, max_length=36)
+    application_number: str = Field(max_length=40)
+    service: str = Field(max_length=30)
+    department: str = Field(max_length=20)
+    kind: str = Field(max_length=60)
+    status: str = Field(max_length=20)
     depends_on: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     working_days: int
     round: int = 1
@@ -124,10 +134,10 @@ class DepartmentTask(SQLModel, table=True):
     due_provisional: bool = False
     resolved_at: datetime | None = _ts()
     overdue_at: datetime | None = _ts()
-    comment: str | None = None
+    comment: str | None = Field(default=None, sa_type=sa.Text)
     details: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)  # what the department was sent
     outputs: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
-    decided_by: str | None = None
+    decided_by: str | None = Field(default=None, max_length=200)
 
 
 class TaskDecision(SQLModel, table=True):
@@ -136,16 +146,16 @@ class TaskDecision(SQLModel, table=True):
     __tablename__ = "task_decision"
     __table_args__ = (sa.UniqueConstraint("task_id", "round", name="uq_decision_task_round"),)
 
-    id: str = Field(default_factory=new_id, primary_key=True)
-    task_id: str = Field(index=True)
-    application_id: str
-    department: str
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    task_id: str = Field(index=True, max_length=36)
+    application_id: str = Field(max_length=36)
+    department: str = Field(max_length=20)
     round: int
-    outcome: str
-    comment: str | None = None
+    outcome: str = Field(max_length=20)
+    comment: str | None = Field(default=None, sa_type=sa.Text)
     outputs: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
-    decided_by: str | None = None
-    channel: str  # "nats" or "http"
+    decided_by: str | None = Field(default=None, max_length=200)
+    channel: str = Field(max_length=20)  # "nats" or "http"
     decided_at: datetime = Field(sa_type=AwareDateTime)
     recorded_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
 
@@ -154,10 +164,11 @@ class Timer(SQLModel, table=True):
     """A durable timer (public-notice period, suspension end): a row with a due time a sweeper acts on."""
 
     __tablename__ = "timer"
+    __table_args__ = (sa.Index("ix_timer_due", "fired_at", "due_at"),)  # the sweeper's scan for due timers
 
-    id: str = Field(default_factory=new_id, primary_key=True)
-    kind: str
-    target_id: str
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    kind: str = Field(max_length=60)
+    target_id: str = Field(max_length=36)
     due_at: datetime = Field(sa_type=AwareDateTime)
     fired_at: datetime | None = _ts()
     cancelled_at: datetime | None = _ts()
@@ -170,5 +181,5 @@ class NumberSequence(SQLModel, table=True):
 
     __tablename__ = "number_sequence"
 
-    prefix: str = Field(primary_key=True)
+    prefix: str = Field(primary_key=True, max_length=60)
     last: int

@@ -76,31 +76,43 @@ _BUILTIN: tuple[ServiceSpec, ...] = (
         final_statuses=COMMON_FINAL_STATUSES | {"objected"},
     ),
 )
-_registered: dict[str, ServiceSpec] = {}
-_loaded_modules: set[str] = set()
+# Services declared by extra modules, by the module that declared them: only the modules named in the
+# environment now count, so a test that declares a service does not leak it into the next test's stack.
+_declared: dict[str, list[ServiceSpec]] = {}
+_loading: list[str] = []
 
 
 def register(spec: ServiceSpec) -> ServiceSpec:
     """Declare a service beside the built-in ones (from a module named in ``ONESTOP_SERVICE_MODULES``)."""
-    known = {s.name: s for s in _BUILTIN}
-    if spec.name in known or spec.name == GATEWAY:
+    if not _loading:
+        raise RuntimeError("register() is called by a module named in ONESTOP_SERVICE_MODULES, when it is loaded")
+    if spec.name in {s.name for s in _BUILTIN} or spec.name == GATEWAY:
         raise ValueError(f"service {spec.name!r} is declared twice")
-    _registered[spec.name] = spec
+    _declared[_loading[-1]].append(spec)
     return spec
 
 
-def _load_modules() -> None:
-    for module in filter(None, (m.strip() for m in os.environ.get(SERVICE_MODULES_VARIABLE, "").split(","))):
-        if module not in _loaded_modules:
-            _loaded_modules.add(module)
-            importlib.import_module(module)
+def _extra_modules() -> list[str]:
+    modules = [m.strip() for m in os.environ.get(SERVICE_MODULES_VARIABLE, "").split(",")]
+    for module in filter(None, modules):
+        if module not in _declared:
+            _declared[module] = []
+            _loading.append(module)
+            try:
+                importlib.import_module(module)
+            finally:
+                _loading.pop()
+    return [m for m in modules if m]
 
 
 def services() -> dict[str, ServiceSpec]:
     """Every back-end service by name: the built-in ones, then those declared by extra modules."""
-    _load_modules()
     found = {s.name: s for s in _BUILTIN}
-    found.update(_registered)
+    for module in _extra_modules():
+        for spec in _declared[module]:
+            if spec.name in found:
+                raise ValueError(f"service {spec.name!r} is declared twice")
+            found[spec.name] = spec
     ports = [s.port for s in found.values()] + [GATEWAY_PORT]
     if len(set(ports)) != len(ports):
         raise ValueError(f"two services share a default port: {sorted(ports)}")

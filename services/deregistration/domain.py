@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
-from services.deregistration.schemas import DeregistrationCreate, SignatoryIn, SuspensionCreate
+from services.deregistration.forms import DeregistrationCreate, SignatoryIn, SuspensionCreate
 from shared.departments import Department
 from shared.fanout import ApplicationStatus, Plan, Step
-from shared.identifiers import is_valid_uscc, resident_id_problem
-from shared.problems import FieldProblem, Problem
+from shared.refusals import Conflict, FieldProblem, Forbidden
+from shared.validation import Checks, Loc
 from shared.workdays import LOCAL_TZ
 
 SERVICE = "deregistration"
@@ -146,82 +146,43 @@ def notice_length(procedure: Procedure | str, public_notice_days: float, credito
 # --- Validation (一次告知: every problem at once) ----------------------------------------------------------
 
 
-def _problem(loc: list[str | int], code: str, zh: str, en: str) -> FieldProblem:
-    return FieldProblem(loc=loc, code=code, message_zh=zh, message_en=en)
+PERSON_NAME_LENGTH = 50
+REASON = ("原因", "the reason")
 
 
-_ID_MESSAGES = {
-    "format": ("身份证号码应为17位数字加1位校验码", "a resident ID is 17 digits and a check character"),
-    "birth_date": ("身份证号码中的出生日期无效", "the birth date in the resident ID is not a real date"),
-    "check_digit": ("身份证号码校验位不正确", "the resident ID check character is wrong"),
-}
-
-
-def _check_people(people: Sequence[SignatoryIn], loc: list[str | int], problems: list[FieldProblem],
-                  *, what_zh: str, what_en: str) -> None:
-    if not people:
-        problems.append(_problem(loc, "required", f"至少需要一名{what_zh}", f"at least one {what_en} is required"))
+def _check_people(checks: Checks, people: Sequence[SignatoryIn], loc: Loc, *, what: tuple[str, str]) -> None:
+    checks.count(people, loc, what=what, minimum=1, maximum=50)
     for i, person in enumerate(people):
-        if not person.name:
-            problems.append(_problem([*loc, i, "name"], "required", "姓名不能为空", "name is required"))
-        code = resident_id_problem(person.id_number)
-        if code:
-            zh, en = _ID_MESSAGES.get(code, ("身份证号码无效", "invalid resident ID"))
-            problems.append(_problem([*loc, i, "id_number"], f"resident_id_{code}", zh, en))
-
-
-def check_uscc(uscc: str, problems: list[FieldProblem]) -> bool:
-    """Add a problem unless ``uscc`` is a valid 统一社会信用代码; True when it is."""
-    if is_valid_uscc(uscc):
-        return True
-    problems.append(_problem(["uscc"], "uscc_invalid", "统一社会信用代码不正确",
-                             "not a valid unified social credit code (18 characters, GB 32100 check)"))
-    return False
-
-
-def _check_reason(reason: str, loc: list[str | int], problems: list[FieldProblem]) -> None:
-    if not reason:
-        problems.append(_problem(loc, "required", "请填写原因", "a reason is required"))
-    elif len(reason) > MAX_REASON_LENGTH:
-        problems.append(_problem(loc, "too_long", f"原因不能超过{MAX_REASON_LENGTH}字",
-                                 f"the reason has at most {MAX_REASON_LENGTH} characters"))
+        checks.text(person.name, [*loc, i, "name"], what=("姓名", "name"), max_length=PERSON_NAME_LENGTH)
+        checks.resident_id(person.id_number, [*loc, i, "id_number"])
 
 
 def validate(form: DeregistrationCreate) -> list[FieldProblem]:
     """Every problem with a deregistration application, all at once. Empty means valid."""
-    problems: list[FieldProblem] = []
-    check_uscc(form.uscc, problems)
-    _check_reason(form.reason, ["reason"], problems)
+    checks = Checks()
+    checks.uscc(form.uscc, ["uscc"])
+    checks.text(form.reason, ["reason"], what=REASON, max_length=MAX_REASON_LENGTH)
     if form.procedure not in set(Procedure):
-        problems.append(_problem(["procedure"], "procedure_unknown", "注销方式应为简易注销或一般注销",
-                                 'procedure must be "simplified" or "general"'))
+        checks.add(["procedure"], "procedure_unknown")
     elif form.procedure == Procedure.simplified:
         if form.undertaking is None:
-            problems.append(_problem(["undertaking"], "undertaking_required", "简易注销须提交全体投资人承诺书",
-                                     "the simplified procedure needs the investors' undertaking"))
+            checks.add(["undertaking"], "undertaking_required")
         else:
             if not form.undertaking.no_outstanding_debts:
-                problems.append(_problem(
-                    ["undertaking", "no_outstanding_debts"], "debts_outstanding",
-                    "简易注销须承诺无债权债务（含职工工资、社会保险费、税款）；否则请选择一般注销",
-                    "the simplified procedure needs the undertaking that no debts (wages, social insurance, "
-                    "taxes included) are outstanding; otherwise use the general procedure"))
-            _check_people(form.undertaking.signatories, ["undertaking", "signatories"], problems,
-                          what_zh="承诺人（投资人）", what_en="signatory (investor)")
+                checks.add(["undertaking", "no_outstanding_debts"], "debts_outstanding")
+            _check_people(checks, form.undertaking.signatories, ["undertaking", "signatories"],
+                          what=("承诺人（投资人）", "signatory (investor)"))
     else:
         if form.liquidation is None:
-            problems.append(_problem(["liquidation"], "liquidation_required", "一般注销须备案清算组",
-                                     "the general procedure needs the liquidation group"))
+            checks.add(["liquidation"], "liquidation_required")
         else:
             members = form.liquidation.members
-            _check_people(members, ["liquidation", "members"], problems, what_zh="清算组成员",
-                          what_en="liquidation group member")
+            _check_people(checks, members, ["liquidation", "members"],
+                          what=("清算组成员", "liquidation group member"))
             leader = form.liquidation.leader
             if leader and leader not in {m.name for m in members}:
-                problems.append(_problem(["liquidation", "leader"], "leader_not_member", "清算组负责人须为清算组成员",
-                                         "the leader must be one of the members"))
-    return problems
-
+                checks.add(["liquidation", "leader"], "leader_not_member")
+    return checks.problems
 
 
 # --- Refusals: the enterprise's state, learnt from events ----------------------------------------------------
@@ -238,30 +199,24 @@ class EnterpriseState:
     suspension_number: str | None = None  # the suspension filed or running
 
 
-def unknown_enterprise(uscc: str) -> FieldProblem:
-    """The problem for a USCC no registration event has told us of."""
-    return _problem(["uscc"], "enterprise_unknown", "未查询到该统一社会信用代码对应的已登记企业",
-                    f"no enterprise registered with USCC {uscc} is known here (registered through 企业开办)")
+def _not_owner(uscc: str) -> Forbidden:
+    return Forbidden("not_enterprise_owner",
+                     f"only the applicant who holds enterprise {uscc} (or a clerk acting for them) may do this",
+                     title="Not the enterprise's applicant", uscc=uscc)
 
 
-def _not_owner(uscc: str) -> Problem:
-    return Problem(403, "Not the enterprise's applicant",
-                   f"only the applicant who holds enterprise {uscc} (or a clerk acting for them) may do this",
-                   code="not_enterprise_owner", uscc=uscc)
+def _cancelled(uscc: str) -> Conflict:
+    return Conflict("enterprise_cancelled", f"enterprise {uscc} is already deregistered (已注销)",
+                    title="Enterprise already cancelled", uscc=uscc)
 
 
-def _cancelled(uscc: str) -> Problem:
-    return Problem(409, "Enterprise already cancelled", f"enterprise {uscc} is already deregistered (已注销)",
-                   code="enterprise_cancelled", uscc=uscc)
+def _in_flight(ent: EnterpriseState) -> Conflict:
+    return Conflict("deregistration_in_flight",
+                    f"enterprise {ent.uscc} already has deregistration {ent.deregistration_number} in progress",
+                    title="Deregistration in flight", uscc=ent.uscc, application_number=ent.deregistration_number)
 
 
-def _in_flight(ent: EnterpriseState) -> Problem:
-    return Problem(409, "Deregistration in flight",
-                   f"enterprise {ent.uscc} already has deregistration {ent.deregistration_number} in progress",
-                   code="deregistration_in_flight", uscc=ent.uscc, application_number=ent.deregistration_number)
-
-
-def deregistration_refusal(ent: EnterpriseState, applicant: str) -> Problem | None:
+def deregistration_refusal(ent: EnterpriseState, applicant: str) -> Forbidden | Conflict | None:
     """Why this applicant may not deregister this enterprise now, or None."""
     if ent.owner != applicant:
         return _not_owner(ent.uscc)
@@ -272,17 +227,17 @@ def deregistration_refusal(ent: EnterpriseState, applicant: str) -> Problem | No
     return None
 
 
-def suspension_refusal(ent: EnterpriseState, applicant: str) -> Problem | None:
+def suspension_refusal(ent: EnterpriseState, applicant: str) -> Forbidden | Conflict | None:
     """Why this applicant may not file a suspension of this enterprise now, or None: whatever stops a
     deregistration, and a suspension already filed."""
     refusal = deregistration_refusal(ent, applicant)
     if refusal is not None:
         return refusal
     if ent.suspension_number:
-        return Problem(409, "Already suspended",
-                       f"enterprise {ent.uscc} has suspension {ent.suspension_number}; file an extension of it "
-                       "in the 30 days before its end instead", code="suspension_exists", uscc=ent.uscc,
-                       suspension_number=ent.suspension_number)
+        return Conflict("suspension_exists",
+                        f"enterprise {ent.uscc} has suspension {ent.suspension_number}; file an extension of it "
+                        "in the 30 days before its end instead", title="Already suspended", uscc=ent.uscc,
+                        suspension_number=ent.suspension_number)
     return None
 
 
@@ -341,76 +296,59 @@ def may_extend(end: date, today: date) -> bool:
     return first <= today <= last
 
 
-def parse_date(value: str, loc: list[str | int], problems: list[FieldProblem]) -> date | None:
-    """An ISO date, or a problem."""
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        problems.append(_problem(loc, "date_invalid", "日期格式应为YYYY-MM-DD", "a date is written YYYY-MM-DD"))
-        return None
-
-
-def _cap_problem(loc: list[str | int], previous: Sequence[Filing], new: Filing) -> FieldProblem:
+def _cap_problem(checks: Checks, loc: Loc, previous: Sequence[Filing], new: Filing) -> None:
     first = min([f.start for f in previous] + [new.start])
     allowed = cap_days(first)
     left = max(0, allowed - total_days(previous))
-    return _problem(loc, "suspension_cap_exceeded",
-                    f"歇业累计不得超过{MAX_SUSPENSION_YEARS}年（{allowed}天），本企业尚可歇业{left}天",
-                    f"suspensions may total at most {MAX_SUSPENSION_YEARS} years ({allowed} days); "
-                    f"{left} days are left for this enterprise")
+    checks.add(loc, "suspension_cap_exceeded", years=MAX_SUSPENSION_YEARS, allowed=allowed, left=left)
+
+
+def _suspension_date(checks: Checks, value: str, loc: Loc, today: date) -> date | None:
+    # A suspension lies within the 3-year cap of today, give or take: anything further is a typo.
+    return checks.date(value, loc, first=today - timedelta(days=366 * 4), last=today + timedelta(days=366 * 4))
 
 
 def validate_suspension(form: SuspensionCreate, today: date,
                         previous: Sequence[Filing]) -> tuple[list[FieldProblem], Filing | None]:
     """Every problem with a suspension filing, and the filing when there is none. ``previous`` are the
     enterprise's earlier suspensions (they count toward the 3-year cap)."""
-    problems: list[FieldProblem] = []
-    check_uscc(form.uscc, problems)
-    _check_reason(form.reason, ["reason"], problems)
-    if not form.delivery_address:
-        problems.append(_problem(["delivery_address"], "required", "请填写法律文书送达地址",
-                                 "a delivery address for legal documents is required"))
-    elif len(form.delivery_address) > MAX_ADDRESS_LENGTH:
-        problems.append(_problem(["delivery_address"], "too_long", f"送达地址不能超过{MAX_ADDRESS_LENGTH}字",
-                                 f"the delivery address has at most {MAX_ADDRESS_LENGTH} characters"))
-    start = parse_date(form.start_date, ["start_date"], problems)
-    end = parse_date(form.end_date, ["end_date"], problems)
+    checks = Checks()
+    checks.uscc(form.uscc, ["uscc"])
+    checks.text(form.reason, ["reason"], what=REASON, max_length=MAX_REASON_LENGTH)
+    checks.text(form.delivery_address, ["delivery_address"], what=("法律文书送达地址", "a delivery address"),
+                max_length=MAX_ADDRESS_LENGTH)
+    start = _suspension_date(checks, form.start_date, ["start_date"], today)
+    end = _suspension_date(checks, form.end_date, ["end_date"], today)
     if start is not None and start < today:
-        problems.append(_problem(["start_date"], "start_in_past", "歇业开始日期不能早于今天",
-                                 "a suspension cannot start before today"))
+        checks.add(["start_date"], "start_in_past")
     if start is None or end is None:
-        return problems, None
+        return checks.problems, None
     if end < start:
-        problems.append(_problem(["end_date"], "end_before_start", "歇业结束日期不能早于开始日期",
-                                 "the end date cannot be before the start date"))
-        return problems, None
+        checks.add(["end_date"], "end_before_start")
+        return checks.problems, None
     filing = Filing(start, end)
     if not within_cap([*previous, filing]):
-        problems.append(_cap_problem(["end_date"], previous, filing))
-    return problems, (None if problems else filing)
+        _cap_problem(checks, ["end_date"], previous, filing)
+    return checks.problems, (None if checks.problems else filing)
 
 
 def extension_problems(current: Filing, new_end: str, today: date,
                        previous: Sequence[Filing]) -> tuple[list[FieldProblem], date | None]:
     """Every problem with extending ``current`` to ``new_end``; ``previous`` are the enterprise's other
     suspensions."""
-    problems: list[FieldProblem] = []
-    end = parse_date(new_end, ["end_date"], problems)
+    checks = Checks()
+    end = _suspension_date(checks, new_end, ["end_date"], today)
     if not may_extend(current.end, today):
         first, last = extension_window(current.end)
-        problems.append(_problem(["end_date"], "extension_window",
-                                 f"延期须在歇业期满前{EXTENSION_WINDOW_DAYS}日内（{first}至{last}）提出",
-                                 f"an extension is filed in the {EXTENSION_WINDOW_DAYS} days before the end, "
-                                 f"from {first} to {last}"))
+        checks.add(["end_date"], "extension_window", days=EXTENSION_WINDOW_DAYS, first=first, last=last)
     if end is not None:
         if end <= current.end:
-            problems.append(_problem(["end_date"], "not_later", "延期后的结束日期应晚于现结束日期",
-                                     f"the new end date must be after {current.end}"))
+            checks.add(["end_date"], "not_later", end=current.end)
         else:
             extended = Filing(current.start, end)
             if not within_cap([*previous, extended]):
-                problems.append(_cap_problem(["end_date"], previous, extended))
-    return problems, (None if problems else end)
+                _cap_problem(checks, ["end_date"], previous, extended)
+    return checks.problems, (None if checks.problems else end)
 
 
 def local_midnight(day: date) -> datetime:

@@ -4,31 +4,29 @@ and when a period's timer comes due."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from nats.aio.msg import Msg
 from sqlmodel import select
 
 from services.deregistration import domain
-from services.deregistration.domain import SERVICE, Holdings, Procedure, Status, SuspensionStatus
+from services.deregistration.domain import NUMBER_PREFIX, SERVICE, Holdings, Procedure, Status, SuspensionStatus
+from services.deregistration.forms import FORM
 from services.deregistration.models import DeregistrationApplication, EnterpriseView, Suspension
 from shared import applications, timers
+from shared.applications import ApplicationFlow, TaskDetails
 from shared.bus import ConsumerSpec, PoisonMessage
 from shared.departments import Department
 from shared.events import (
-    CloudEvent,
-    EnterpriseRegistered,
     EnterpriseStatusChanged,
-    TaskResolved,
     make_event,
     service_subject,
-    stream_for_service,
 )
 from shared.fanout import Plan
 from shared.identifiers import mask_resident_id
 from shared.outbox import UnitOfWork
+from shared.readmodels import enterprise_view_consumers
 from shared.records import DepartmentTask, Timer, utcnow
 from shared.service import ServiceRuntime
 from shared.tasks import load_tasks, request_ready
@@ -36,7 +34,6 @@ from shared.workdays import LOCAL_TZ, add_working_days
 
 log = logging.getLogger("onestop.deregistration")
 
-ENTERPRISE_REGISTRY_CONSUMER = "deregistration-enterprise-registry"
 
 
 # --- The enterprise read model ---------------------------------------------------------------------------
@@ -46,52 +43,9 @@ def holdings_of(enterprise: EnterpriseView) -> Holdings:
     return Holdings(frozenset(enterprise.registered_with), enterprise.has_tax_matters, enterprise.customs_registered)
 
 
-def remember_registered(session: Any, existing: EnterpriseView | None, data: EnterpriseRegistered) -> EnterpriseView:
-    """Add or refresh an enterprise from ``registration.enterprise.registered``. Its status and what is in
-    flight are ours (learnt from our own decisions), so a refresh never touches them."""
-    enterprise = existing or EnterpriseView(uscc=data.uscc, name=data.name, entity_type=data.entity_type,
-                                            district_code=data.district_code, address=data.address,
-                                            owner=data.owner, legal_representative=data.legal_representative,
-                                            registered_at=data.registered_at, status="active")
-    enterprise.name = data.name
-    enterprise.entity_type = data.entity_type
-    enterprise.district_code = data.district_code
-    enterprise.address = data.address
-    enterprise.owner = data.owner
-    enterprise.legal_representative = data.legal_representative
-    enterprise.registered_at = data.registered_at
-    enterprise.registered_with = [str(d) for d in data.registered_with]
-    enterprise.has_tax_matters = data.has_tax_matters
-    enterprise.customs_registered = data.customs_registered
-    enterprise.licence_verification_code = data.licence_verification_code
-    enterprise.updated_at = utcnow()
-    if existing is None:
-        session.add(enterprise)
-    return enterprise
-
-
-def enterprise_registry_consumer(runtime: ServiceRuntime) -> ConsumerSpec:
-    """Learn enterprises from registration's announcements (``registration.enterprise.>``)."""
-
-    async def handle(event: CloudEvent, _msg: Msg) -> None:
-        async with runtime.uow() as uow:
-            if await uow.already_handled(ENTERPRISE_REGISTRY_CONSUMER, event.id):
-                return
-            if event.name == "registration.enterprise.registered":
-                data = event.data_as(EnterpriseRegistered)
-                existing = await applications.lock_row(uow.session, EnterpriseView, data.uscc)
-                remember_registered(uow.session, existing, data)
-            else:
-                # A later kind of announcement this version does not use yet: taken note of, nothing to do.
-                log.info("enterprise event not used", extra={"event_type": event.type, "event_id": event.id})
-            await uow.commit()
-
-    return ConsumerSpec(
-        durable=ENTERPRISE_REGISTRY_CONSUMER,
-        stream=stream_for_service("registration"),
-        filter_subjects=["registration.enterprise.>"],
-        handler=handle,
-    )
+def enterprise_registry_consumer(runtime: ServiceRuntime) -> list[ConsumerSpec]:
+    """Learn enterprises from registration's announcements; their later status is decided here, not followed."""
+    return enterprise_view_consumers(runtime, EnterpriseView, follow_status=False)
 
 
 def announce_status(uow: UnitOfWork, enterprise: EnterpriseView, event: str, *, application_id: str | None = None,
@@ -113,11 +67,6 @@ def announce_status(uow: UnitOfWork, enterprise: EnterpriseView, event: str, *, 
 # --- Deregistration applications -------------------------------------------------------------------------
 
 
-def emit_application_event(uow: UnitOfWork, app: DeregistrationApplication, tasks: Sequence[DepartmentTask]) -> None:
-    """Announce the application's new state on ``deregistration.application.<status>``."""
-    applications.emit_application_event(uow, SERVICE, app, tasks)
-
-
 def plan_of(app: DeregistrationApplication) -> Plan:
     """The application's plan, from the holdings it was accepted with."""
     h = app.holdings
@@ -125,7 +74,7 @@ def plan_of(app: DeregistrationApplication) -> Plan:
                                                    h["customs_registered"]))
 
 
-def task_details(app: DeregistrationApplication) -> Callable[[DepartmentTask], dict[str, Any]]:
+def task_details(app: DeregistrationApplication, _tasks: Sequence[DepartmentTask] = ()) -> TaskDetails:
     """What each department is sent: samr the whole filing; the others the enterprise and what to cancel."""
     general = app.procedure == Procedure.general
 
@@ -150,11 +99,6 @@ def task_details(app: DeregistrationApplication) -> Callable[[DepartmentTask], d
     return details
 
 
-async def lock_application(uow: UnitOfWork, application_id: str) -> DeregistrationApplication | None:
-    """The application row, locked for this transaction."""
-    return await applications.lock_row(uow.session, DeregistrationApplication, application_id)
-
-
 async def release_enterprise(uow: UnitOfWork, app: DeregistrationApplication) -> EnterpriseView | None:
     """The application no longer holds the enterprise (another deregistration may be filed)."""
     enterprise = await applications.lock_row(uow.session, EnterpriseView, app.uscc)
@@ -164,29 +108,10 @@ async def release_enterprise(uow: UnitOfWork, app: DeregistrationApplication) ->
     return enterprise
 
 
-async def apply_decision(uow: UnitOfWork, decision: TaskResolved, channel: str) -> None:
-    """A department's answer, from NATS or HTTP: record it, then move the application on."""
-    app, tasks, _task = await applications.take_answer(uow, DeregistrationApplication, decision, channel,
-                                                       final_statuses=Status.FINAL)
-    await advance(uow, app, tasks)
-
-
-async def advance(uow: UnitOfWork, app: DeregistrationApplication, tasks: list[DepartmentTask]) -> None:
-    """Aggregate the tasks into the application's state and act on it (shared.applications.advance)."""
-    await applications.advance(
-        uow, SERVICE, app, tasks,
-        plan=lambda: plan_of(app),
-        details=lambda: task_details(app),
-        on_rejected=lambda: release_enterprise(uow, app),
-        on_completed=lambda: complete(uow, app, tasks),
-    )
-
-
 async def complete(uow: UnitOfWork, app: DeregistrationApplication, tasks: list[DepartmentTask]) -> None:
     """Every department cancelled what it held: the enterprise is cancelled everywhere; tell everyone."""
     now = utcnow()
     app.status = Status.completed
-    app.completed_at = now
     enterprise = await release_enterprise(uow, app)
     if enterprise is None:
         raise PoisonMessage(f"no enterprise {app.uscc} for {app.number}")
@@ -198,14 +123,14 @@ async def complete(uow: UnitOfWork, app: DeregistrationApplication, tasks: list[
             suspension.updated_at = now
             await timers.cancel(uow.session, suspension.id, now=now)
         enterprise.suspension_id = None
-    emit_application_event(uow, app, tasks)
+    FLOW.emit(uow, app, tasks)
     announce_status(uow, enterprise, "deregistered", application_id=app.id, procedure=app.procedure,
                     number=app.number, departments=[t.department for t in tasks])
 
 
 async def notice_ended(uow: UnitOfWork, timer: Timer) -> None:
     """The public notice or creditors' announcement is over with no objection: ask the departments."""
-    app = await lock_application(uow, timer.target_id)
+    app = await FLOW.lock(uow, timer.target_id)
     if app is None or app.status not in Status.NOTICE:
         return  # stopped meanwhile (an objection cancels the timer; this guards a race with it)
     now = utcnow()
@@ -214,8 +139,21 @@ async def notice_ended(uow: UnitOfWork, timer: Timer) -> None:
     app.status = Status.in_progress
     app.updated_at = now
     app.due_at = add_working_days(now, plan.working_days).at
-    emit_application_event(uow, app, tasks)
+    FLOW.emit(uow, app, tasks)
     request_ready(uow, plan, tasks, task_details(app), now=now, deadline=app.due_at)
+
+
+FLOW: ApplicationFlow[DeregistrationApplication] = ApplicationFlow(
+    service=SERVICE,
+    model=DeregistrationApplication,
+    number_prefix=NUMBER_PREFIX,
+    shape=FORM,
+    final_statuses=Status.FINAL,
+    plan=plan_of,
+    details=task_details,
+    on_rejected=release_enterprise,
+    on_completed=complete,
+)
 
 
 # --- 歇业备案 ------------------------------------------------------------------------------------------------

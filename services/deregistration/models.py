@@ -8,32 +8,19 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from shared.readmodels import EnterpriseRecord
 from shared.records import ApplicationRecord, AwareDateTime, new_id, utcnow
 
 
-class EnterpriseView(SQLModel, table=True):
+class EnterpriseView(EnterpriseRecord, table=True):
     """What this service knows of an enterprise, learnt only from events (registration's announcements and
-    its own decisions); it never asks the registration service."""
+    its own decisions); it never asks the registration service. Its status is ours: deregistration decides
+    it (cancelled, suspended, resumed) and announces it."""
 
     __tablename__ = "enterprise_view"
 
-    uscc: str = Field(primary_key=True)
-    name: str
-    entity_type: str
-    district_code: str
-    address: str
-    owner: str = Field(index=True)  # the applicant who opened it; only they (or a clerk for them) act for it
-    legal_representative: str
-    registered_with: list[str] = Field(default_factory=list, sa_type=sa.JSON)
-    has_tax_matters: bool = True
-    customs_registered: bool = False
-    licence_verification_code: str | None = None
-    registered_at: datetime = Field(sa_type=AwareDateTime)
-    status: str = "active"  # active | suspended | cancelled
-    status_changed_at: datetime | None = Field(default=None, sa_type=AwareDateTime)
-    deregistration_id: str | None = None  # the deregistration in flight, at most one
-    suspension_id: str | None = None  # the suspension filed or running, at most one
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
+    deregistration_id: str | None = Field(default=None, max_length=36)  # the deregistration in flight, at most one
+    suspension_id: str | None = Field(default=None, max_length=36)  # the suspension filed or running, at most one
 
 
 class DeregistrationApplication(ApplicationRecord, table=True):
@@ -41,11 +28,11 @@ class DeregistrationApplication(ApplicationRecord, table=True):
 
     __tablename__ = "deregistration_application"
 
-    uscc: str = Field(index=True)
-    enterprise_name: str
-    district_code: str
-    procedure: str  # simplified | general
-    stated_reason: str
+    uscc: str = Field(index=True, max_length=18)
+    enterprise_name: str = Field(max_length=200)
+    district_code: str = Field(max_length=6)
+    procedure: str = Field(max_length=20)  # simplified | general
+    stated_reason: str = Field(sa_type=sa.Text)
     # What the enterprise held when the application was accepted: the plan is built from this snapshot so
     # it stays the same however long the notice period lasts.
     holdings: dict[str, Any] = Field(sa_type=sa.JSON)
@@ -56,11 +43,11 @@ class Objection(SQLModel, table=True):
 
     __tablename__ = "deregistration_objection"
 
-    id: str = Field(default_factory=new_id, primary_key=True)
-    application_id: str = Field(index=True)
-    objector: str
-    reason: str
-    contact: str | None = None
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    application_id: str = Field(index=True, max_length=36)
+    objector: str = Field(max_length=200)
+    reason: str = Field(sa_type=sa.Text)
+    contact: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
 
 
@@ -69,17 +56,17 @@ class Suspension(SQLModel, table=True):
 
     __tablename__ = "suspension"
 
-    id: str = Field(default_factory=new_id, primary_key=True)
-    number: str = Field(unique=True)
-    uscc: str = Field(index=True)
-    enterprise_name: str
-    applicant: str = Field(index=True)
-    submitted_by: str = Field(index=True)
-    status: str  # filed | active | resumed | ended | withdrawn
-    reason: str
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    number: str = Field(unique=True, max_length=40)
+    uscc: str = Field(index=True, max_length=18)
+    enterprise_name: str = Field(max_length=200)
+    applicant: str = Field(index=True, max_length=200)
+    submitted_by: str = Field(index=True, max_length=200)
+    status: str = Field(max_length=20)  # filed | active | resumed | ended | withdrawn
+    reason: str = Field(sa_type=sa.Text)
     start_date: date
     end_date: date
-    delivery_address: str  # replaces the premises for legal documents while suspended
+    delivery_address: str = Field(max_length=300)  # replaces the premises for legal documents while suspended
     resumed_on: date | None = None
     extensions: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)

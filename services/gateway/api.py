@@ -1,9 +1,12 @@
-"""Routes the gateway answers itself: views gathered from several services (the caller's applications,
-a department's queue, the audit trail), and the dev token (dev only)."""
+"""Routes the gateway answers itself: views gathered from the services in the registry (the caller's
+applications, a department's queue, the audit trail), and the dev token (dev only)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any
 
 import httpx
@@ -12,70 +15,121 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from services.gateway.proxy import call, forward_headers
-from services.gateway.routing import APPLICATION_PATHS, APPLICATION_SERVICES
+from shared import registry
 from shared.auth import AdminPrincipal, CurrentPrincipal, issue_token, require_officer
+from shared.backoffice import DecisionIn, DecisionPublic
 from shared.departments import Department
+from shared.pagination import MAX_LIMIT, Page, PageQuery, Paging
 from shared.problems import Problem
 from shared.settings import get_settings
 
 router = APIRouter(prefix="/api/v1")
 dev_router = APIRouter(prefix="/api/v1", tags=["dev"])
 
-LIST_PATHS = APPLICATION_PATHS
+# (service, path): one place to ask. A service may list its applications at several paths.
+Target = tuple[str, str]
+Answer = tuple[str, httpx.Response | None]
 
 
 def client_of(request: Request) -> httpx.AsyncClient:
+    """The gateway's one shared HTTP client."""
     return request.app.state.client
 
 
-async def gather_from_services(request: Request, method: str, path_for: dict[str, str], *,
-                               params: list[tuple[str, str]] | None = None,
-                               content: bytes | None = None) -> tuple[dict[str, httpx.Response], list[str]]:
-    """Ask several services at once; those that do not answer are named rather than failing the whole."""
+async def ask_services(request: Request, method: str, targets: Iterable[Target], *,
+                       params: list[tuple[str, str]] | None = None, content: bytes | None = None) -> list[Answer]:
+    """Ask several services at once with the caller's headers; a service that does not answer gives None."""
     settings = get_settings()
     headers = forward_headers(request.headers)
 
-    async def one(service: str, path: str) -> tuple[str, httpx.Response | None]:
+    async def one(service: str, path: str) -> Answer:
         try:
             return service, await call(client_of(request), settings.service_url(service), service, method, path,
                                        headers=headers, params=params, content=content)
         except Problem:
             return service, None
 
-    results = await asyncio.gather(*(one(s, p) for s, p in path_for.items()))
-    answered = {s: r for s, r in results if r is not None and r.status_code < 500}
-    unavailable = [s for s, r in results if r is None or r.status_code >= 500]
-    return answered, unavailable
+    return list(await asyncio.gather(*(one(s, p) for s, p in targets)))
 
 
-class ApplicationsPage(BaseModel):
-    items: list[dict[str, Any]]
-    limit: int
-    offset: int
+def unavailable_of(answers: Iterable[Answer]) -> list[str]:
+    """The services that did not answer or failed (each named once)."""
+    return sorted({s for s, r in answers if r is None or r.status_code >= 500})
+
+
+@dataclass
+class _Window:
+    """The first items of one service's paged list, fetched page by page (a service gives at most
+    ``MAX_LIMIT`` at a time, and a merged page needs its first ``limit + offset``)."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    total: int = 0
+    failed: bool = False
+
+
+async def _fetch_window(request: Request, target: Target, window: int, params: list[tuple[str, str]]) -> _Window:
+    found = _Window()
+    seen: set[Any] = set()
+    offset = 0
+    while offset < window:
+        limit = min(MAX_LIMIT, window - offset)
+        [(_, resp)] = await ask_services(request, "GET", [target],
+                                         params=[*params, ("limit", str(limit)), ("offset", str(offset))])
+        if resp is None or resp.status_code >= 500:
+            found.failed = True
+            return found
+        if resp.status_code != 200:
+            return found  # the service refused the caller: nothing of it is shown
+        body = resp.json()
+        found.total = body["total"]
+        for item in body["items"]:
+            # A list that grows between two pages can shift an item into the next one: it is taken once.
+            if item["id"] not in seen:
+                seen.add(item["id"])
+                found.items.append(item)
+        offset += limit
+        if len(body["items"]) < limit or offset >= found.total:
+            break
+    return found
+
+
+async def gather_pages(request: Request, targets: list[Target], paging: PageQuery,
+                       sort_key: Callable[[dict[str, Any]], Any], *, reverse: bool = False,
+                       params: list[tuple[str, str]] | None = None) -> tuple[list[dict[str, Any]], int, list[str]]:
+    """One page of a list merged from several services: each gives its first ``limit + offset`` items,
+    the merge is sorted and cut. Returns the page, the total among those that answered, and those that did not.
+    """
+    windows = await asyncio.gather(*(_fetch_window(request, t, paging.window, params or []) for t in targets))
+    items = sorted((i for w in windows if not w.failed for i in w.items), key=sort_key, reverse=reverse)
+    total = sum(w.total for w in windows if not w.failed)
+    unavailable = sorted({t[0] for t, w in zip(targets, windows, strict=True) if w.failed})
+    return items[paging.offset:paging.offset + paging.limit], total, unavailable
+
+
+def _instant(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+class ApplicationsPage(Page[dict[str, Any]]):
+    """The caller's applications from every service, and the services that did not answer."""
+
     total: int = Field(description="total among the services that answered")
     unavailable_services: list[str]
 
 
 @router.get("/applications", response_model=ApplicationsPage, tags=["applications"])
-async def my_applications(request: Request, _principal: CurrentPrincipal,
-                          limit: Annotated[int, Query(ge=1, le=100)] = 20,
-                          offset: Annotated[int, Query(ge=0)] = 0) -> ApplicationsPage:
+async def my_applications(request: Request, _principal: CurrentPrincipal, paging: Paging) -> ApplicationsPage:
     """The caller's applications from every service, newest first."""
-    window = [("limit", str(min(100, limit + offset))), ("offset", "0")]
-    answered, unavailable = await gather_from_services(request, "GET", LIST_PATHS, params=window)
-    items: list[dict[str, Any]] = []
-    total = 0
-    for resp in answered.values():
-        if resp.status_code == 200:
-            body = resp.json()
-            items.extend(body["items"])
-            total += body["total"]
-    items.sort(key=lambda a: a["created_at"], reverse=True)
-    return ApplicationsPage(items=items[offset:offset + limit], limit=limit, offset=offset, total=total,
+    targets = [(s.name, p) for s in registry.with_applications() for p in s.application_paths]
+    items, total, unavailable = await gather_pages(request, targets, paging, lambda a: _instant(a["created_at"]),
+                                                   reverse=True)
+    return ApplicationsPage(items=items, total=total, limit=paging.limit, offset=paging.offset,
                             unavailable_services=unavailable)
 
 
 class DepartmentQueue(BaseModel):
+    """A department's open work across every service."""
+
     items: list[dict[str, Any]]
     unavailable_services: list[str]
 
@@ -87,17 +141,11 @@ async def department_tasks(code: Department, request: Request, principal: Curren
     """A department's tasks across every service, oldest due first, overdue marked."""
     require_officer(principal, code)
     params = [("status", status or ""), ("limit", str(limit))]
-    answered, unavailable = await gather_from_services(
-        request, "GET", {s: f"/api/v1/departments/{code}/tasks" for s in APPLICATION_SERVICES}, params=params)
-    items = [t for r in answered.values() if r.status_code == 200 for t in r.json()]
+    answers = await ask_services(request, "GET", [(s.name, f"/api/v1/departments/{code}/tasks")
+                                                  for s in registry.with_departments()], params=params)
+    items = [t for _, r in answers if r is not None and r.status_code == 200 for t in r.json()]
     items.sort(key=lambda t: (t["due_at"] is None, t["due_at"] or "", t["requested_at"] or ""))
-    return DepartmentQueue(items=items[:limit], unavailable_services=unavailable)
-
-
-class DecisionIn(BaseModel):
-    outcome: str
-    comment: str | None = None
-    outputs: dict[str, Any] = Field(default_factory=dict)
+    return DepartmentQueue(items=items[:limit], unavailable_services=unavailable_of(answers))
 
 
 @router.post("/departments/{code}/tasks/{task_id}/decision", tags=["department back office"])
@@ -105,38 +153,50 @@ async def department_decision(code: Department, task_id: str, body: DecisionIn, 
                               principal: CurrentPrincipal) -> JSONResponse:
     """Decide a task (approved, rejected, returned); the owning service applies it like a NATS answer."""
     require_officer(principal, code)
-    answered, unavailable = await gather_from_services(
-        request, "POST", {s: f"/api/v1/departments/{code}/tasks/{task_id}/decision" for s in APPLICATION_SERVICES},
-        content=body.model_dump_json().encode())
-    for resp in answered.values():
-        if resp.status_code != 404:
+    answers = await ask_services(request, "POST", [(s.name, f"/api/v1/departments/{code}/tasks/{task_id}/decision")
+                                                   for s in registry.with_departments()],
+                                 content=body.model_dump_json().encode())
+    for _, resp in answers:
+        if resp is not None and resp.status_code < 500 and resp.status_code != 404:
             return JSONResponse(resp.json(), status_code=resp.status_code,
                                 media_type=resp.headers.get("content-type"))
+    unavailable = unavailable_of(answers)
     if unavailable:
         raise Problem(503, "Service unavailable", "the task may belong to a service that does not answer",
                       code="service_unavailable", unavailable_services=unavailable, headers={"Retry-After": "5"})
     raise Problem(404, "Not found", f"no task {task_id} in the queue of {code}", code="task_not_found")
 
 
-@router.get("/admin/task-decisions", tags=["admin"])
-async def audit_trail(request: Request, _admin: AdminPrincipal,
-                      application_id: Annotated[str | None, Query()] = None) -> dict[str, Any]:
-    """Every decision on every task (append-only), from every service."""
-    params = [("application_id", application_id)] if application_id else None
-    answered, unavailable = await gather_from_services(
-        request, "GET", {s: "/api/v1/admin/task-decisions" for s in APPLICATION_SERVICES}, params=params)
-    items = [d for r in answered.values() if r.status_code == 200 for d in r.json()]
-    items.sort(key=lambda d: d["recorded_at"])
-    return {"items": items, "unavailable_services": unavailable}
+class DecisionTrail(Page[DecisionPublic]):
+    """One page of the audit trail of every service, and the services that did not answer."""
+
+    total: int = Field(description="total among the services that answered")
+    unavailable_services: list[str]
+
+
+@router.get("/admin/task-decisions", response_model=DecisionTrail, tags=["admin"])
+async def audit_trail(request: Request, _admin: AdminPrincipal, paging: Paging,
+                      application_id: Annotated[str | None, Query(max_length=100)] = None) -> DecisionTrail:
+    """Every decision on every task (append-only), from every service, in the order they were recorded."""
+    params = [("application_id", application_id)] if application_id else []
+    targets = [(s.name, "/api/v1/admin/task-decisions") for s in registry.with_departments()]
+    items, total, unavailable = await gather_pages(
+        request, targets, paging, lambda d: (_instant(d["recorded_at"]), d["id"]), params=params)
+    return DecisionTrail(items=[DecisionPublic.model_validate(d) for d in items], total=total,
+                         limit=paging.limit, offset=paging.offset, unavailable_services=unavailable)
 
 
 class DevTokenRequest(BaseModel):
+    """Who the dev token is for."""
+
     sub: str = Field(min_length=1, max_length=200)
     roles: list[str] = Field(default_factory=lambda: ["applicant"])
     name: str | None = None
 
 
 class DevTokenResponse(BaseModel):
+    """A bearer token and how long it lasts."""
+
     access_token: str
     token_type: str = "bearer"
     expires_in: int

@@ -12,13 +12,13 @@ from fastapi import Depends, FastAPI, Request, Response
 from services.gateway import api, openapi, progress
 from services.gateway.limits import BodyLimitMiddleware, RateLimits, enforce_rate_limit, verified_caller
 from services.gateway.proxy import forward
-from services.gateway.routing import is_public, owner_of
 from shared.auth import TokenVerifier, bearer_token
 from shared.bus import Bus
 from shared.events import asyncapi_document
 from shared.idempotency import RETENTION
 from shared.logs import configure_logging
 from shared.problems import Problem, problem_response
+from shared.registry import is_anonymous, owner_of
 from shared.settings import get_settings
 from shared.web import health_router, install_common
 
@@ -102,13 +102,14 @@ async def event_contract() -> dict:
 @app.api_route("/api/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
 async def route_to_service(path: str, request: Request) -> Response:
     """Everything else under /api/v1 goes to the service that owns it, once the token checks out."""
-    service = owner_of(request.url.path)
-    if service is None:
+    owner = owner_of(request.url.path)
+    if owner is None:
         return problem_response(Problem(404, "Not found", "no such endpoint", code="not_found"), request)
-    if not is_public(request.url.path) and await verified_caller(request) is None:
+    if not is_anonymous(request.url.path) and await verified_caller(request) is None:
         try:
             request.state.principal = await app.state.verifier.verify(bearer_token(request))
         except Problem as problem:
             return problem_response(problem, request)
     # The body-limit middleware has already read (and bounded) the body.
-    return await forward(request, app.state.client, settings.service_url(service), service, await request.body())
+    return await forward(request, app.state.client, settings.service_url(owner.name), owner.name,
+                         await request.body())

@@ -1,10 +1,13 @@
-"""The public API's one OpenAPI document: the gateway's own routes plus each service's ``/api/v1`` routes,
-gathered from the services when asked (a service that does not answer is named in the description)."""
+"""The public API's one OpenAPI document: the gateway's own routes plus, for every service in the registry,
+the routes under its public prefixes, gathered from the services when asked (a service that does not answer
+is named in the description). Two documents that define one schema name two ways are an error, not a choice."""
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import logging
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
@@ -12,40 +15,67 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from services.gateway.routing import ROUTES
+from shared import registry
+from shared.problems import Problem, problem_response
+from shared.registry import ServiceSpec
 from shared.settings import Settings
 
+log = logging.getLogger("onestop.gateway.openapi")
 OPENAPI_PATH = "/openapi.json"
+
+
+class SchemaConflict(Exception):
+    """Two documents define a component schema of the same name with different content."""
+
+    def __init__(self, name: str, first: str, second: str) -> None:
+        super().__init__(f"component schema {name!r} is defined differently by {first} and {second}")
+        self.name = name
+        self.first = first
+        self.second = second
+
+
+def _under(path: str, prefix: str) -> bool:
+    # A prefix owns itself and what is below it, not a longer name that merely starts the same way.
+    return path == prefix or path.startswith(prefix.rstrip("/") + "/")
 
 
 async def _service_document(client: httpx.AsyncClient, base_url: str) -> dict[str, Any] | None:
     try:
         resp = await client.get(base_url + OPENAPI_PATH, timeout=3.0)
-    except httpx.HTTPError:
+        return resp.json() if resp.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
         return None
-    return resp.json() if resp.status_code == 200 else None
 
 
-def merge(gateway: dict[str, Any], services: dict[str, dict[str, Any] | None]) -> dict[str, Any]:
-    """Add each service's public paths (those the gateway routes to it) and their schemas to the gateway's
-    document; services that did not answer are listed in the description."""
+def merge(gateway: dict[str, Any], documents: Iterable[tuple[ServiceSpec, dict[str, Any] | None]]) -> dict[str, Any]:
+    """The gateway's document plus each service's paths under its own public prefixes and its schemas.
+
+    A service whose document is None (it did not answer) is named in the description. A schema defined by
+    two documents must be the same in both; otherwise ``SchemaConflict`` names it and both documents.
+    """
     document = copy.deepcopy(gateway)  # the gateway's own document is cached by FastAPI: never change it
-    document.setdefault("paths", {})
+    paths = document.setdefault("paths", {})
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    defined_by = dict.fromkeys(schemas, registry.GATEWAY)
     missing = []
-    for service, doc in services.items():
+    for spec, doc in documents:
         if doc is None:
-            missing.append(service)
+            missing.append(spec.name)
             continue
-        prefixes = tuple(prefix for prefix, owner in ROUTES.items() if owner == service)
         for path, item in doc.get("paths", {}).items():
-            if path.startswith(prefixes) and path not in document["paths"]:
-                document["paths"][path] = item
+            # The gateway answers some paths itself (e.g. the views gathered from every service): its own win.
+            if any(_under(path, prefix) for prefix in spec.public_prefixes) and path not in paths:
+                paths[path] = item
         for name, schema in doc.get("components", {}).get("schemas", {}).items():
-            schemas.setdefault(name, schema)
+            if name not in schemas:
+                schemas[name] = schema
+                defined_by[name] = spec.name
+            elif schemas[name] != schema:
+                raise SchemaConflict(name, defined_by[name], spec.name)
     if missing:
-        document["info"] = {**document["info"], "description": document["info"].get("description", "")
-                            + f"\n\n*Not shown now (not answering): {', '.join(missing)}.*"}
+        info = document.setdefault("info", {})
+        info["description"] = (info.get("description", "")
+                               + f"\n\n*Not shown now (not answering): {', '.join(missing)}.*")
     return document
 
 
@@ -57,11 +87,18 @@ def install(app: FastAPI, settings: Settings) -> None:
 
     @app.get(OPENAPI_PATH, include_in_schema=False)
     async def openapi_document(request: Request) -> JSONResponse:
-        own = app.openapi()
         client: httpx.AsyncClient = request.app.state.client
-        services = sorted(set(ROUTES.values()))
-        docs = await asyncio.gather(*(_service_document(client, settings.service_url(s)) for s in services))
-        return JSONResponse(merge(own, dict(zip(services, docs, strict=True))))
+        specs = [s for s in registry.services().values() if s.public_prefixes]
+        docs = await asyncio.gather(*(_service_document(client, settings.service_url(s.name)) for s in specs))
+        try:
+            return JSONResponse(merge(app.openapi(), zip(specs, docs, strict=True)))
+        except SchemaConflict as conflict:
+            # A release that broke the public contract: loud in the logs, plain to whoever reads the docs.
+            log.error("public OpenAPI document not merged", extra={"schema": conflict.name,
+                                                                    "services": [conflict.first, conflict.second]})
+            return problem_response(Problem(500, "OpenAPI documents conflict", str(conflict),
+                                            code="openapi_schema_conflict", schema=conflict.name,
+                                            services=[conflict.first, conflict.second]), request)
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:

@@ -5,7 +5,8 @@ token (so only its applicant, the clerk who submitted it, or an admin may listen
 then reads two ephemeral consumers — the ``TASKS`` stream (``task.<service>.>``) and the service's own
 stream (``<service>.>``) — from the application's creation on, and sends every event whose CloudEvent
 ``subject`` is the application: tasks requested, resolved and overdue, and each state of the application.
-The stream ends with the final state (completed, rejected, or objected for a deregistration).
+The stream ends with the final state: one of the owning service's ``final_statuses`` in the registry
+(completed, rejected, or objected for a deregistration).
 
 The SSE id is a cursor into both streams, ``<TASKS sequence>-<service stream sequence>``: a client that
 reconnects with ``Last-Event-ID`` resumes just after the last event it received, with nothing lost and
@@ -34,19 +35,17 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import BaseModel, ValidationError
 
 from services.gateway.proxy import call, forward_headers
-from services.gateway.routing import APPLICATION_PATHS
 from shared.auth import CurrentPrincipal
 from shared.bus import Bus
 from shared.departments import Department
 from shared.events import TASKS_STREAM, CloudEvent, stream_for_service
 from shared.problems import Problem
+from shared.registry import ServiceSpec, with_applications
 from shared.settings import get_settings
 
 log = logging.getLogger("onestop.gateway.progress")
 router = APIRouter(prefix="/api/v1", tags=["applications"])
 
-# Every service's final states (deregistration also ends when an objection stops a simplified one).
-FINAL_STATUSES = frozenset({"completed", "rejected", "objected"})
 # Events are read from a little before the application's creation: the service's clock and the broker's
 # need not agree to the second.
 START_MARGIN = timedelta(seconds=60)
@@ -84,8 +83,9 @@ def _department_name(code: Any) -> str | None:
         return None
 
 
-def progress_event(service: str, event: CloudEvent) -> ProgressEvent | None:
-    """The applicant's view of an event of ``service``, or None when it is not about progress."""
+def progress_event(spec: ServiceSpec, event: CloudEvent) -> ProgressEvent | None:
+    """The applicant's view of an event of the service ``spec``, or None when it is not about progress."""
+    service = spec.name
     data = event.data
     common: dict[str, Any] = {"application_id": data.get("application_id") or event.subject, "service": service,
                               "event_id": event.id, "time": event.time}
@@ -103,7 +103,7 @@ def progress_event(service: str, event: CloudEvent) -> ProgressEvent | None:
             return ProgressEvent(kind="task.overdue", status="overdue", due_at=data.get("due_at"), **common, **task)
         if name.startswith(f"{service}.application."):
             status = data["status"]
-            return ProgressEvent(kind="application", status=status, final=status in FINAL_STATUSES,
+            return ProgressEvent(kind="application", status=status, final=status in spec.final_statuses,
                                  number=data.get("number"), reason=data.get("reason"), missing=data.get("missing"),
                                  **common)
     except (KeyError, ValidationError):
@@ -171,13 +171,14 @@ class ProgressFeed:
     """Two ephemeral pull consumers (no acks, in memory, deleted when idle), merged in the order the broker
     stored their messages while history is read, then as they arrive."""
 
-    def __init__(self, js: JetStreamContext, service: str, application_id: str, since: datetime,
+    def __init__(self, js: JetStreamContext, spec: ServiceSpec, application_id: str, since: datetime,
                  cursor: Cursor, request: Request | None = None) -> None:
         self.js = js
         self.request = request
         self.disconnected = False
         self._closing = False
-        self.service = service
+        self.spec = spec
+        self.service = spec.name
         self.application_id = application_id
         self.since = since
         self.cursor = cursor
@@ -315,7 +316,7 @@ class ProgressFeed:
                 continue
             if event.subject != self.application_id and event.data.get("application_id") != self.application_id:
                 continue
-            progress = progress_event(self.service, event)
+            progress = progress_event(self.spec, event)
             if progress is None:
                 continue
             # A department that answered twice (a resend) is shown once.
@@ -337,24 +338,25 @@ class NoContent(Exception):
     """Answered as 204: the listener has already seen the final state."""
 
 
-async def find_application(request: Request, application_id: str) -> tuple[str, dict[str, Any]]:
-    """The service that owns the application and its view of it, asked with the caller's own token."""
+async def find_application(request: Request, application_id: str) -> tuple[ServiceSpec, dict[str, Any]]:
+    """The service that owns the application and its view of it, asked with the caller's own token at every
+    application path of every service that has applications."""
     settings = get_settings()
     headers = {**forward_headers(request.headers), "accept": "application/json"}
     headers.pop("last-event-id", None)
 
-    async def ask(service: str, path: str) -> tuple[str, Any]:
+    async def ask(spec: ServiceSpec, path: str) -> tuple[ServiceSpec, Any]:
         try:
-            return service, await call(request.app.state.client, settings.service_url(service), service, "GET",
-                                       f"{path}/{application_id}", headers=headers)
+            return spec, await call(request.app.state.client, settings.service_url(spec.name), spec.name, "GET",
+                                    f"{path}/{application_id}", headers=headers)
         except Problem as problem:
-            return service, problem
+            return spec, problem
 
-    answers = await asyncio.gather(*(ask(s, p) for s, p in APPLICATION_PATHS.items()))
-    for service, answer in answers:
+    answers = await asyncio.gather(*(ask(s, p) for s in with_applications() for p in s.application_paths))
+    for spec, answer in answers:
         if not isinstance(answer, Problem) and answer.status_code == 200:
-            return service, answer.json()
-    down = [s for s, a in answers if isinstance(a, Problem) or a.status_code >= 500]
+            return spec, answer.json()
+    down = sorted({s.name for s, a in answers if isinstance(a, Problem) or a.status_code >= 500})
     if down:
         raise Problem(503, "Service unavailable", "the application may belong to a service that does not answer",
                       code="service_unavailable", unavailable_services=down, headers={"Retry-After": "5"})
@@ -368,7 +370,7 @@ async def open_feed(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> AsyncIterator[ProgressFeed]:
     """Authorize the listener, then open the feed for the length of the response."""
-    service, application = await find_application(request, application_id)
+    spec, application = await find_application(request, application_id)
     cursor = Cursor.parse(last_event_id)
     if cursor.final:
         raise NoContent
@@ -377,7 +379,7 @@ async def open_feed(
         raise Problem(503, "Events unavailable", "the event broker does not answer; try again shortly",
                       code="broker_unavailable", headers={"Retry-After": "5"})
     since = datetime.fromisoformat(application["created_at"]) - START_MARGIN
-    feed = ProgressFeed(bus.js, service, application_id, since, cursor, request)
+    feed = ProgressFeed(bus.js, spec, application_id, since, cursor, request)
     try:
         await feed.open()
         yield feed

@@ -1,8 +1,10 @@
-"""What the registration service does when departments answer and when other services announce changes."""
+"""The life of a 企业开办 application (its ``ApplicationFlow``): what departments are sent, what samr's approval
+and completion do; and how the service follows the enterprise's later life from other services' events."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from nats.aio.msg import Msg
@@ -10,16 +12,16 @@ from sqlmodel import select
 
 from services.registration import domain
 from services.registration.domain import SERVICE, Status
+from services.registration.forms import FORM, RegistrationCreate
 from services.registration.models import Enterprise, EnterpriseName, Licence, RegistrationApplication
-from services.registration.schemas import RegistrationCreate
 from shared import applications
+from shared.applications import ApplicationFlow, TaskDetails
 from shared.bus import ConsumerSpec, PoisonMessage
 from shared.departments import Department
 from shared.events import (
     CloudEvent,
     EnterpriseRegistered,
     EnterpriseStatusChanged,
-    TaskResolved,
     make_event,
     service_subject,
     stream_for_service,
@@ -33,14 +35,14 @@ from shared.service import ServiceRuntime
 log = logging.getLogger("onestop.registration")
 
 
-def emit_application_event(uow: UnitOfWork, app: RegistrationApplication, tasks: list[DepartmentTask]) -> None:
-    """Announce the application's new state on ``registration.application.<status>``."""
-    applications.emit_application_event(uow, SERVICE, app, tasks)
+def form_of(app: RegistrationApplication) -> RegistrationCreate:
+    """The application's form as today's model."""
+    return FORM.read(app.form, app.form_version)
 
 
-def task_details(app: RegistrationApplication, tasks: list[DepartmentTask]) -> Any:
+def task_details(app: RegistrationApplication, tasks: Sequence[DepartmentTask]) -> TaskDetails:
     """What each department is sent: samr the whole form; the others the new enterprise and what they do."""
-    form = RegistrationCreate.model_validate(app.form)
+    form = form_of(app)
     samr_outputs = next((t.outputs for t in tasks if t.department == Department.samr), {})
 
     def details(task: DepartmentTask) -> dict[str, Any]:
@@ -64,49 +66,29 @@ def task_details(app: RegistrationApplication, tasks: list[DepartmentTask]) -> A
     return details
 
 
-async def lock_application(uow: UnitOfWork, application_id: str) -> RegistrationApplication | None:
-    """The application row, locked for this transaction (PostgreSQL; SQLite serialises writers anyway)."""
-    return await applications.lock_row(uow.session, RegistrationApplication, application_id)
-
-
-async def apply_decision(uow: UnitOfWork, decision: TaskResolved, channel: str) -> None:
-    """A department's answer, from NATS or HTTP: record it, then move the application on."""
-    app, tasks, task = await applications.take_answer(uow, RegistrationApplication, decision, channel,
-                                                      final_statuses=Status.FINAL)
+def samr_assigns_uscc(_uow: UnitOfWork, app: RegistrationApplication, task: DepartmentTask) -> None:
+    """samr's approval assigns the USCC (GB 32100: authority 9, category, district, org code, check)."""
     if task.department == Department.samr and task.status == "approved":
-        # samr's approval assigns the USCC (GB 32100: authority 9, category, district, org code, check).
         app.uscc = generate_uscc(app.district_code, domain.uscc_category(app.entity_type))
         task.outputs = {**task.outputs, "uscc": app.uscc}
-    await advance(uow, app, tasks)
 
 
-async def advance(uow: UnitOfWork, app: RegistrationApplication, tasks: list[DepartmentTask]) -> None:
-    """Aggregate the tasks into the application's state and act on it (shared.applications.advance)."""
-
-    async def release_name() -> None:
-        reservation = await uow.session.get(EnterpriseName, domain.normalise_name(app.enterprise_name))
-        if reservation is not None and reservation.application_id == app.id:
-            await uow.session.delete(reservation)
-
-    await applications.advance(
-        uow, SERVICE, app, tasks,
-        plan=lambda: domain.plan_for(RegistrationCreate.model_validate(app.form)),
-        details=lambda: task_details(app, tasks),
-        on_rejected=release_name,
-        on_completed=lambda: complete(uow, app, tasks),
-    )
+async def release_name(uow: UnitOfWork, app: RegistrationApplication) -> None:
+    """A rejected application no longer reserves its name."""
+    reservation = await uow.session.get(EnterpriseName, domain.normalise_name(app.enterprise_name))
+    if reservation is not None and reservation.application_id == app.id:
+        await uow.session.delete(reservation)
 
 
 async def complete(uow: UnitOfWork, app: RegistrationApplication, tasks: list[DepartmentTask]) -> None:
     """Every department approved: the enterprise exists, with its e-licence; tell everyone."""
     assert app.uscc is not None
-    form = RegistrationCreate.model_validate(app.form)
+    form = form_of(app)
     now = utcnow()
-    address = app.address
     capital = form.enterprise.registered_capital
     enterprise = Enterprise(
         uscc=app.uscc, name=app.enterprise_name, entity_type=app.entity_type, district_code=app.district_code,
-        address=address, owner=app.applicant, legal_representative=form.legal_representative.name,
+        address=app.address, owner=app.applicant, legal_representative=form.legal_representative.name,
         registered_capital_fen=yuan_to_fen(capital) if capital else None,
         business_scope=form.enterprise.business_scope, registered_with=[t.department for t in tasks],
         status="active", application_id=app.id, registered_at=now,
@@ -119,11 +101,10 @@ async def complete(uow: UnitOfWork, app: RegistrationApplication, tasks: list[De
     if reservation is not None:
         reservation.status = "registered"
     app.status = Status.completed
-    app.completed_at = now
-    emit_application_event(uow, app, tasks)
+    FLOW.emit(uow, app, tasks)
     registered = EnterpriseRegistered(
         uscc=app.uscc, name=app.enterprise_name, entity_type=app.entity_type, district_code=app.district_code,
-        address=address, owner=app.applicant, legal_representative=form.legal_representative.name,
+        address=app.address, owner=app.applicant, legal_representative=form.legal_representative.name,
         registered_at=now, licence_verification_code=licence.verification_code,
         registered_with=[t.department for t in tasks],  # type: ignore[misc]
         has_tax_matters=any(t.department == Department.tax for t in tasks),
@@ -131,6 +112,20 @@ async def complete(uow: UnitOfWork, app: RegistrationApplication, tasks: list[De
     )
     uow.emit(service_subject(SERVICE, "enterprise", "registered"),
              make_event(f"{SERVICE}.enterprise.registered", registered, source_service=SERVICE, subject=app.uscc))
+
+
+FLOW: ApplicationFlow[RegistrationApplication] = ApplicationFlow(
+    service=SERVICE,
+    model=RegistrationApplication,
+    number_prefix=domain.NUMBER_PREFIX,
+    shape=FORM,
+    final_statuses=Status.FINAL,
+    plan=lambda app: domain.plan_for(form_of(app)),
+    details=task_details,
+    on_answer=samr_assigns_uscc,
+    on_rejected=release_name,
+    on_completed=complete,
+)
 
 
 # Enterprise status after other services' announcements, and what the licence then verifies as.

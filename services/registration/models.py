@@ -15,11 +15,11 @@ class RegistrationApplication(ApplicationRecord, table=True):
 
     __tablename__ = "registration_application"
 
-    enterprise_name: str
-    district_code: str
-    entity_type: str
-    address: str  # the resolved standard address (标准化地址) of the registered premises
-    uscc: str | None = Field(default=None, unique=True)
+    enterprise_name: str = Field(max_length=200)
+    district_code: str = Field(max_length=6)
+    entity_type: str = Field(max_length=40)
+    address: str = Field(max_length=300)  # the resolved standard address (标准化地址) of the registered premises
+    uscc: str | None = Field(default=None, unique=True, max_length=18)
 
 
 class EnterpriseName(SQLModel, table=True):
@@ -28,9 +28,9 @@ class EnterpriseName(SQLModel, table=True):
 
     __tablename__ = "enterprise_name"
 
-    name: str = Field(primary_key=True)
-    application_id: str
-    status: str  # reserved | registered
+    name: str = Field(primary_key=True, max_length=200)
+    application_id: str = Field(max_length=36)
+    status: str = Field(max_length=20)  # reserved | registered
 
 
 class Enterprise(SQLModel, table=True):
@@ -38,18 +38,19 @@ class Enterprise(SQLModel, table=True):
 
     __tablename__ = "enterprise"
 
-    uscc: str = Field(primary_key=True)
-    name: str
-    entity_type: str
-    district_code: str
-    address: str
-    owner: str = Field(index=True)
-    legal_representative: str
-    registered_capital_fen: int | None = None
+    uscc: str = Field(primary_key=True, max_length=18)
+    name: str = Field(max_length=200)
+    entity_type: str = Field(max_length=40)
+    district_code: str = Field(max_length=6)
+    address: str = Field(max_length=300)
+    owner: str = Field(index=True, max_length=200)
+    legal_representative: str = Field(max_length=100)
+    # In fen, which pass 32 bits from ¥21.5 million up.
+    registered_capital_fen: int | None = Field(default=None, sa_type=sa.BigInteger)
     business_scope: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     registered_with: list[str] = Field(default_factory=list, sa_type=sa.JSON)
-    status: str  # active | suspended | cancelled
-    application_id: str
+    status: str = Field(max_length=20)  # active | suspended | cancelled
+    application_id: str = Field(max_length=36)
     registered_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
     status_changed_at: datetime | None = Field(default=None, sa_type=AwareDateTime)
 
@@ -59,8 +60,8 @@ class Licence(SQLModel, table=True):
 
     __tablename__ = "licence"
 
-    verification_code: str = Field(primary_key=True)
-    uscc: str = Field(unique=True)
-    status: str  # active | suspended | revoked
+    verification_code: str = Field(primary_key=True, max_length=32)
+    uscc: str = Field(unique=True, max_length=18)
+    status: str = Field(max_length=20)  # active | suspended | revoked
     issued_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
     status_changed_at: datetime | None = Field(default=None, sa_type=AwareDateTime)

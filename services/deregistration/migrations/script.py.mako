@@ -8,6 +8,8 @@ Create Date: ${create_date}
 from alembic import op
 import sqlalchemy as sa
 ${imports if imports else ""}
+# Once released, a revision must do the same thing forever: import only alembic, sqlalchemy and the frozen
+# helpers of shared.schema_history (add a new `_vN` helper there rather than calling code that may change).
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}

@@ -1,6 +1,4 @@
-from sqlmodel import SQLModel
+from shared.migrations import run_env, service_metadata
 
-import services.registration.models  # noqa: F401 - registers the tables
-from shared.migrations import run_env
-
-run_env(SQLModel.metadata, "registration")
+# Only this service's tables and the common ones: other services' models may be imported in the same process.
+run_env(service_metadata("registration"), "registration")

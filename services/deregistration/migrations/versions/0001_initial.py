@@ -9,8 +9,9 @@ Create Date: 2026-11-27
 import sqlalchemy as sa
 from alembic import op
 
-from shared.migrations import create_common_tables, drop_common_tables
-from shared.migrations import timestamp_column as _ts
+# Released: only frozen helpers (shared.schema_history), so this revision does the same thing forever.
+from shared.schema_history import create_common_tables_v1, drop_common_tables_v1
+from shared.schema_history import timestamp_column_v1 as _ts
 
 revision = "0001"
 down_revision = None
@@ -18,9 +19,8 @@ branch_labels = None
 depends_on = None
 
 
-
 def upgrade() -> None:
-    create_common_tables()
+    create_common_tables_v1()
     op.create_table(
         "enterprise_view",
         sa.Column("uscc", sa.String(18), primary_key=True),
@@ -94,4 +94,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in ("suspension", "deregistration_objection", "deregistration_application", "enterprise_view"):
         op.drop_table(table)
-    drop_common_tables()
+    drop_common_tables_v1()

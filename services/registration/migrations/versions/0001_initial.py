@@ -8,8 +8,9 @@ Create Date: 2026-11-26
 import sqlalchemy as sa
 from alembic import op
 
-from shared.migrations import create_common_tables, drop_common_tables
-from shared.migrations import timestamp_column as _ts
+# Released: only frozen helpers (shared.schema_history), so this revision does the same thing forever.
+from shared.schema_history import create_common_tables_v1, drop_common_tables_v1
+from shared.schema_history import timestamp_column_v1 as _ts
 
 revision = "0001"
 down_revision = None
@@ -17,9 +18,8 @@ branch_labels = None
 depends_on = None
 
 
-
 def upgrade() -> None:
-    create_common_tables()
+    create_common_tables_v1()
     op.create_table(
         "registration_application",
         sa.Column("id", sa.String(36), primary_key=True),
@@ -76,4 +76,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in ("licence", "enterprise", "enterprise_name", "registration_application"):
         op.drop_table(table)
-    drop_common_tables()
+    drop_common_tables_v1()

@@ -1,0 +1,216 @@
+"""What a request to the deregistration service does: load, apply the rules, store, emit (in the caller's
+unit of work, which the route commits)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from services.deregistration import domain, handlers
+from services.deregistration.domain import SUSPENSION_NUMBER_PREFIX, Status, SuspensionStatus
+from services.deregistration.forms import DeregistrationCreate, SuspensionCreate
+from services.deregistration.handlers import FLOW
+from services.deregistration.models import DeregistrationApplication, EnterpriseView, Objection, Suspension
+from shared import timers
+from shared.applications import lock_row, readable_or_404
+from shared.auth import Principal
+from shared.identifiers import is_valid_uscc
+from shared.numbers import next_application_number
+from shared.outbox import UnitOfWork
+from shared.records import utcnow
+from shared.refusals import Conflict, NotFound, refuse_if
+from shared.settings import Settings
+from shared.tasks import load_tasks
+from shared.validation import Checks
+
+SUSPENSION_NOT_FOUND = NotFound("not_found", "no such suspension filing")
+
+
+async def enterprise_state(uow: UnitOfWork, ent: EnterpriseView) -> domain.EnterpriseState:
+    """The read model row as the refusal rules see it (with the numbers of what is in flight)."""
+    session = uow.session
+    dereg = await session.get(DeregistrationApplication, ent.deregistration_id) if ent.deregistration_id else None
+    suspension = await session.get(Suspension, ent.suspension_id) if ent.suspension_id else None
+    return domain.EnterpriseState(uscc=ent.uscc, owner=ent.owner, status=ent.status,
+                                  deregistration_number=dereg.number if dereg else None,
+                                  suspension_number=suspension.number if suspension else None)
+
+
+async def _locked_enterprise(uow: UnitOfWork, uscc: str, checks: Checks) -> EnterpriseView | None:
+    """The enterprise, locked so two requests about it apply one after the other; a problem when unknown
+    (a malformed USCC was already reported by the form's checks)."""
+    if any(p.loc == ["uscc"] for p in checks.problems):
+        return None
+    enterprise = await lock_row(uow.session, EnterpriseView, uscc)
+    if enterprise is None:
+        checks.add(["uscc"], "enterprise_unknown", uscc=uscc)
+    return enterprise
+
+
+async def _may_act(uow: UnitOfWork, enterprise: EnterpriseView, applicant: str, *, suspension: bool) -> None:
+    state = await enterprise_state(uow, enterprise)
+    refusal = (domain.suspension_refusal if suspension else domain.deregistration_refusal)(state, applicant)
+    if refusal is not None:
+        raise refusal
+
+
+# --- 套餐式注销 ------------------------------------------------------------------------------------------------
+
+
+async def submit(uow: UnitOfWork, form: DeregistrationCreate, *, applicant: str, submitted_by: str,
+                 settings: Settings) -> DeregistrationApplication:
+    """Accept a deregistration: its notice period starts (public notice or creditors' announcement); the
+    departments are asked when it is over."""
+    checks = Checks()
+    checks.problems.extend(domain.validate(form))
+    enterprise = await _locked_enterprise(uow, form.uscc, checks)
+    refuse_if(checks.problems)
+    assert enterprise is not None
+    await _may_act(uow, enterprise, applicant, suspension=False)
+    now = utcnow()
+    holdings = handlers.holdings_of(enterprise)
+    app = DeregistrationApplication(
+        number="", uscc=enterprise.uscc, enterprise_name=enterprise.name, district_code=enterprise.district_code,
+        applicant=applicant, submitted_by=submitted_by, procedure=form.procedure,
+        status=domain.notice_status(form.procedure), stated_reason=form.reason, form=form.model_dump(mode="json"),
+        reason=None, created_at=now, updated_at=now,
+        holdings={"registered_with": sorted(holdings.registered_with), "has_tax_matters": holdings.has_tax_matters,
+                  "customs_registered": holdings.customs_registered},
+    )
+    enterprise.deregistration_id = app.id
+    enterprise.updated_at = now
+    # Announced as .public_notice / .creditor_notice (its "submitted"); nobody is asked before the period ends.
+    await FLOW.submit(uow, app, district_code=enterprise.district_code, request_now=False, now=now)
+    length = domain.notice_length(form.procedure, settings.public_notice_days, settings.creditor_notice_days)
+    notice = timers.schedule(uow.session, domain.TIMER_NOTICE_END, app.id, now + length)
+    notice.created_at = now
+    return app
+
+
+async def object_to(uow: UnitOfWork, application_id: str, *, objector: str, reason: str,
+                    contact: str | None) -> tuple[DeregistrationApplication, Objection]:
+    """An objection during a simplified deregistration's public notice: the deregistration stops."""
+    app = await FLOW.lock(uow, application_id)
+    if app is None:
+        raise FLOW.not_found()
+    if app.status != Status.public_notice:
+        raise Conflict("not_in_public_notice",
+                       f"{app.number} is {app.status}: objections are taken during a simplified deregistration's "
+                       "public notice (creditors of a general one declare their claims to the liquidation group)",
+                       title="Not in public notice", status_now=app.status)
+    now = utcnow()
+    objection = Objection(application_id=app.id, objector=objector, reason=reason, contact=contact, created_at=now)
+    uow.session.add(objection)
+    app.status = Status.objected
+    app.reason = f"公示期内收到异议：{reason}"
+    app.updated_at = now
+    await timers.cancel(uow.session, app.id, domain.TIMER_NOTICE_END, now=now)
+    await handlers.release_enterprise(uow, app)
+    FLOW.emit(uow, app, await load_tasks(uow.session, app.id))
+    return app, objection
+
+
+async def supplement(uow: UnitOfWork, application_id: str, changes: Mapping[str, Any],
+                     principal: Principal) -> DeregistrationApplication:
+    """The applicant's 补正: the form with the changes, checked again; the returning departments asked again."""
+    found = await FLOW.readable(uow.session, application_id, principal)
+    app = await FLOW.lock(uow, found.id)
+    assert app is not None
+    FLOW.expect_returned(app)
+    form = FLOW.supplemented_form(app, changes)
+    assert isinstance(form, DeregistrationCreate)
+    refuse_if(domain.validate(form))
+    app.stated_reason = form.reason
+    await FLOW.resubmit(uow, app, form)
+    return app
+
+
+# --- 歇业备案 ------------------------------------------------------------------------------------------------
+
+
+def _schedule_end(uow: UnitOfWork, suspension: Suspension, day_seconds: float) -> None:
+    due = domain.scaled_due(domain.suspension_ends_at(suspension.end_date), utcnow(), day_seconds)
+    timers.schedule(uow.session, domain.TIMER_SUSPENSION_END, suspension.id, due)
+
+
+async def file_suspension(uow: UnitOfWork, form: SuspensionCreate, *, applicant: str, submitted_by: str,
+                          settings: Settings) -> Suspension:
+    """File a suspension (歇业备案): it starts now or by timer, and ends by timer."""
+    checks = Checks()
+    enterprise = await _locked_enterprise(uow, form.uscc, checks) if is_valid_uscc(form.uscc) else None
+    previous = await handlers.filings_of(uow.session, form.uscc) if enterprise else []
+    today = handlers.local_today()
+    form_problems, filing = domain.validate_suspension(form, today, previous)
+    refuse_if(form_problems + checks.problems)
+    assert enterprise is not None and filing is not None
+    await _may_act(uow, enterprise, applicant, suspension=True)
+    now = utcnow()
+    number = await next_application_number(uow.session, SUSPENSION_NUMBER_PREFIX, enterprise.district_code, today)
+    suspension = Suspension(
+        number=number, uscc=enterprise.uscc, enterprise_name=enterprise.name, applicant=applicant,
+        submitted_by=submitted_by, status=SuspensionStatus.filed, reason=form.reason,
+        start_date=filing.start, end_date=filing.end, delivery_address=form.delivery_address,
+        created_at=now, updated_at=now,
+    )
+    uow.session.add(suspension)
+    enterprise.suspension_id = suspension.id
+    if filing.start <= today:
+        await handlers.start_suspension(uow, enterprise, suspension)
+    else:
+        due = domain.scaled_due(domain.suspension_starts_at(filing), now, settings.suspension_day_seconds)
+        timers.schedule(uow.session, domain.TIMER_SUSPENSION_START, suspension.id, due)
+    _schedule_end(uow, suspension, settings.suspension_day_seconds)
+    await uow.session.flush()
+    return suspension
+
+
+async def _locked_suspension(uow: UnitOfWork, suspension_id: str,
+                             principal: Principal) -> tuple[EnterpriseView, Suspension]:
+    """The suspension and its enterprise, both locked (enterprise first, as everywhere)."""
+    found = await readable_or_404(uow.session, Suspension, suspension_id, principal, SUSPENSION_NOT_FOUND)
+    enterprise = await lock_row(uow.session, EnterpriseView, found.uscc)
+    suspension = await lock_row(uow.session, Suspension, suspension_id)
+    assert enterprise is not None and suspension is not None
+    return enterprise, suspension
+
+
+def _not_current(suspension: Suspension) -> Conflict:
+    return Conflict("suspension_not_current", f"{suspension.number} is {suspension.status}",
+                    title="Suspension not current", status_now=suspension.status)
+
+
+async def resume(uow: UnitOfWork, suspension_id: str, principal: Principal) -> Suspension:
+    """End a suspension early (the enterprise resumes business today), or withdraw one not started yet."""
+    enterprise, suspension = await _locked_suspension(uow, suspension_id, principal)
+    if suspension.status == SuspensionStatus.active:
+        await handlers.end_suspension(uow, enterprise, suspension, status=SuspensionStatus.resumed,
+                                      resumed_on=handlers.local_today())
+    elif suspension.status == SuspensionStatus.filed:
+        await handlers.end_suspension(uow, enterprise, suspension, status=SuspensionStatus.withdrawn)
+    else:
+        raise _not_current(suspension)
+    return suspension
+
+
+async def extend(uow: UnitOfWork, suspension_id: str, new_end: str, principal: Principal,
+                 settings: Settings) -> Suspension:
+    """Extend a suspension: filed within the 30 days before its end, still within 3 years in total."""
+    enterprise, suspension = await _locked_suspension(uow, suspension_id, principal)
+    if suspension.status not in SuspensionStatus.CURRENT:
+        raise _not_current(suspension)
+    others = await handlers.filings_of(uow.session, suspension.uscc, excluding=suspension.id)
+    current = domain.Filing(suspension.start_date, suspension.end_date)
+    problems, end = domain.extension_problems(current, new_end, handlers.local_today(), others)
+    refuse_if(problems)
+    assert end is not None
+    now = utcnow()
+    extension: dict[str, Any] = {"previous_end_date": suspension.end_date.isoformat(),
+                                 "end_date": end.isoformat(), "filed_at": now.isoformat()}
+    suspension.extensions = [*suspension.extensions, extension]  # a new list, so the JSON column is saved
+    suspension.end_date = end
+    suspension.updated_at = now
+    await timers.cancel(uow.session, suspension.id, domain.TIMER_SUSPENSION_END, now=now)
+    _schedule_end(uow, suspension, settings.suspension_day_seconds)
+    if suspension.status == SuspensionStatus.active:
+        handlers.announce_suspended(uow, enterprise, suspension)  # the same status, announced with its new end
+    return suspension

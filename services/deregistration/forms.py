@@ -1,0 +1,60 @@
+"""The 套餐式注销 and 歇业备案 forms as the applicant fills them in: the domain's input, strict from a request,
+lenient when read back from storage (``shared.forms``).
+
+Field types are deliberately lenient (strings for codes, dates and ID numbers): the domain rules check
+their content so that every problem is reported in one reply (一次告知)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from shared.forms import FormModel, FormShape
+
+SHORT = 100
+MAX_PEOPLE = 50
+
+
+class SignatoryIn(FormModel):
+    """A person who signs: an investor under the undertaking, or a member of the liquidation group."""
+
+    name: str = Field(max_length=SHORT)
+    id_number: str = Field(max_length=40)
+
+
+class UndertakingIn(FormModel):
+    """简易注销: the investors' undertaking (全体投资人承诺书) that nothing is owed."""
+
+    no_outstanding_debts: bool = False  # wages, social insurance, taxes and other debts all settled
+    signatories: list[SignatoryIn] = Field(default_factory=list, max_length=MAX_PEOPLE)
+
+
+class LiquidationIn(FormModel):
+    """一般注销: the liquidation group (清算组) filed with the application."""
+
+    members: list[SignatoryIn] = Field(default_factory=list, max_length=MAX_PEOPLE)
+    leader: str | None = Field(default=None, max_length=SHORT,
+                               description="the member who leads the group (defaults to the first)")
+
+
+class DeregistrationCreate(FormModel):
+    uscc: str = Field(max_length=40)
+    procedure: str = Field(max_length=20, description='"simplified" (简易注销) or "general" (一般注销)')
+    reason: str = Field(max_length=2000)
+    undertaking: UndertakingIn | None = None
+    liquidation: LiquidationIn | None = None
+    on_behalf_of: str | None = Field(default=None, max_length=200,
+                                     description="a clerk names the applicant they act for")
+
+
+class SuspensionCreate(FormModel):
+    uscc: str = Field(max_length=40)
+    reason: str = Field(max_length=2000)
+    start_date: str = Field(max_length=20, description="ISO date, today or later")
+    end_date: str = Field(max_length=20, description="ISO date; the suspension is over when this day is")
+    delivery_address: str = Field(max_length=1000, description="where legal documents are delivered while suspended")
+    on_behalf_of: str | None = Field(default=None, max_length=200,
+                                     description="a clerk names the applicant they act for")
+
+
+# Version 1 is the shape above; a change of shape adds an upgrade step from the version before.
+FORM = FormShape(DeregistrationCreate, version=1)

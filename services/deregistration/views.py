@@ -1,0 +1,101 @@
+"""What the deregistration service answers with: deregistrations with their notice and objections, the
+public notices, an enterprise as known here, and suspensions (read side; no changes here)."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import select
+
+from services.deregistration import domain, handlers
+from services.deregistration.domain import Status
+from services.deregistration.models import DeregistrationApplication, EnterpriseView, Objection, Suspension
+from services.deregistration.schemas import (
+    DeregistrationPublic,
+    EnterprisePublic,
+    ExtensionPublic,
+    NoticePublic,
+    ObjectionPublic,
+    PublicNotice,
+    SuspensionPublic,
+)
+from shared import timers
+from shared.applications import application_fields
+from shared.auth import Principal
+from shared.pagination import PageQuery, fetch_page
+from shared.refusals import NotFound
+from shared.tasks import load_tasks
+
+
+async def deregistration_public(session: AsyncSession, app: DeregistrationApplication) -> DeregistrationPublic:
+    """One deregistration as its applicant sees it: tasks, the notice period, objections."""
+    tasks = await load_tasks(session, app.id)
+    objections = list((await session.execute(
+        select(Objection).where(Objection.application_id == app.id).order_by(Objection.created_at)  # type: ignore[arg-type]
+    )).scalars())
+    app_timers = await timers.timers_of(session, app.id)
+    notice_timer = next((t for t in app_timers if t.kind == domain.TIMER_NOTICE_END), None)
+    notice = None
+    if notice_timer is not None:
+        notice = NoticePublic(kind=domain.notice_status(app.procedure), starts_at=app.created_at,  # type: ignore[arg-type]
+                              ends_at=notice_timer.due_at, ended_at=notice_timer.fired_at,
+                              cancelled_at=notice_timer.cancelled_at)
+    return DeregistrationPublic(
+        **application_fields(app, tasks), procedure=app.procedure, uscc=app.uscc,
+        enterprise_name=app.enterprise_name, district_code=app.district_code, stated_reason=app.stated_reason,
+        notice=notice,
+        objections=[ObjectionPublic(id=o.id, application_id=o.application_id, reason=o.reason,
+                                    created_at=o.created_at) for o in objections],
+    )
+
+
+def objection_public(app: DeregistrationApplication, objection: Objection) -> ObjectionPublic:
+    return ObjectionPublic(id=objection.id, application_id=app.id, reason=objection.reason,
+                           created_at=objection.created_at, application_status=app.status)
+
+
+async def public_notices(session: AsyncSession, paging: PageQuery) -> list[PublicNotice]:
+    """Deregistrations in their notice period: who may object or declare a claim (names only)."""
+    query = select(DeregistrationApplication).where(DeregistrationApplication.status.in_(Status.NOTICE))  # type: ignore[attr-defined]
+    _total, apps = await fetch_page(session, query, DeregistrationApplication.created_at.desc(), paging)  # type: ignore[attr-defined]
+    notices = []
+    for app in apps:
+        due = await timers.pending(session, app.id, domain.TIMER_NOTICE_END)
+        if not due:
+            continue
+        form = app.form
+        people = (form.get("undertaking") or {}).get("signatories") or (form.get("liquidation") or {}).get(
+            "members") or []
+        notices.append(PublicNotice(
+            application_id=app.id, number=app.number, procedure=app.procedure, kind=app.status, uscc=app.uscc,
+            enterprise_name=app.enterprise_name, stated_reason=app.stated_reason, starts_at=app.created_at,
+            ends_at=due[0].due_at, signatories=[p["name"] for p in people]))
+    return notices
+
+
+async def enterprise_public(session: AsyncSession, uscc: str, principal: Principal) -> EnterprisePublic:
+    """An enterprise as known here; anyone but its applicant, a clerk or an admin is answered as if unknown."""
+    ent = await session.get(EnterpriseView, uscc.strip().upper())
+    if ent is None or not (principal.sub == ent.owner or principal.is_clerk or principal.is_admin):
+        raise NotFound("enterprise_unknown", f"no enterprise {uscc} is known here")
+    holdings = handlers.holdings_of(ent)
+    return EnterprisePublic(
+        uscc=ent.uscc, name=ent.name, district_code=ent.district_code, status=ent.status,
+        status_changed_at=ent.status_changed_at,
+        departments={p.value: [str(d) for d in domain.departments_needed(holdings, p)] for p in domain.Procedure},
+        deregistration_id=ent.deregistration_id, suspension_id=ent.suspension_id,
+    )
+
+
+async def suspension_public(session: AsyncSession, suspension: Suspension) -> SuspensionPublic:
+    """One suspension filing, with what the enterprise used of its 3-year cap before it."""
+    earlier = await handlers.filings_of(session, suspension.uscc, excluding=suspension.id)
+    first = min([f.start for f in earlier] + [suspension.start_date])
+    return SuspensionPublic(
+        id=suspension.id, number=suspension.number, uscc=suspension.uscc, enterprise_name=suspension.enterprise_name,
+        applicant=suspension.applicant, submitted_by=suspension.submitted_by, status=suspension.status,  # type: ignore[arg-type]
+        reason=suspension.reason, start_date=suspension.start_date, end_date=suspension.end_date,
+        delivery_address=suspension.delivery_address, resumed_on=suspension.resumed_on,
+        extensions=[ExtensionPublic.model_validate(e) for e in suspension.extensions],
+        days_used_before=domain.total_days(earlier), days_allowed=domain.cap_days(first),
+        created_at=suspension.created_at, updated_at=suspension.updated_at,
+    )

@@ -1,0 +1,128 @@
+"""Read models kept from other services' events: what a service knows of an enterprise without asking.
+
+Every service that acts for enterprises (deregistration, utilities, real estate…) keeps its own table of
+them, built only from ``registration.enterprise.registered`` and, unless it is the one deciding them,
+``deregistration.enterprise.*`` (deregistered, suspended, resumed). The table's common columns are
+``EnterpriseRecord``; a service adds its own (``class EnterpriseView(EnterpriseRecord, table=True)``).
+The consumers here apply each event once (inbox), refresh what registration announces, and never let an
+older status announcement overwrite a newer one.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from nats.aio.msg import Msg
+from sqlmodel import Field, SQLModel
+
+from shared.applications import lock_row
+from shared.bus import ConsumerSpec
+from shared.events import CloudEvent, EnterpriseRegistered, EnterpriseStatusChanged, stream_for_service
+from shared.records import AwareDateTime, utcnow
+
+log = logging.getLogger("onestop.readmodels")
+
+
+class EnterpriseRecord(SQLModel):
+    """The columns of every service's view of an enterprise (learnt only from events)."""
+
+    uscc: str = Field(primary_key=True, max_length=18)
+    name: str = Field(max_length=200)
+    entity_type: str = Field(max_length=40)
+    district_code: str = Field(max_length=6)
+    address: str = Field(max_length=300)
+    # The applicant who opened it; only they (or a clerk for them) act for it.
+    owner: str = Field(index=True, max_length=200)
+    legal_representative: str = Field(max_length=100)
+    registered_with: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    has_tax_matters: bool = True
+    customs_registered: bool = False
+    licence_verification_code: str | None = Field(default=None, max_length=32)
+    registered_at: datetime = Field(sa_type=AwareDateTime)
+    status: str = Field(default="active", max_length=20)  # active | suspended | cancelled
+    status_changed_at: datetime | None = Field(default=None, sa_type=AwareDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
+
+
+def remember_registered(session: Any, model: type[EnterpriseRecord], existing: EnterpriseRecord | None,
+                        data: EnterpriseRegistered) -> EnterpriseRecord:
+    """Add or refresh an enterprise from ``registration.enterprise.registered``. Its status is not touched
+    on a refresh: status comes from status announcements (or the service's own decisions)."""
+    enterprise = existing or model(uscc=data.uscc, name=data.name, entity_type=data.entity_type,
+                                   district_code=data.district_code, address=data.address, owner=data.owner,
+                                   legal_representative=data.legal_representative,
+                                   registered_at=data.registered_at, status="active")
+    enterprise.name = data.name
+    enterprise.entity_type = data.entity_type
+    enterprise.district_code = data.district_code
+    enterprise.address = data.address
+    enterprise.owner = data.owner
+    enterprise.legal_representative = data.legal_representative
+    enterprise.registered_at = data.registered_at
+    enterprise.registered_with = [str(d) for d in data.registered_with]
+    enterprise.has_tax_matters = data.has_tax_matters
+    enterprise.customs_registered = data.customs_registered
+    enterprise.licence_verification_code = data.licence_verification_code
+    enterprise.updated_at = utcnow()
+    if existing is None:
+        session.add(enterprise)
+    return enterprise
+
+
+def apply_status(enterprise: EnterpriseRecord, change: EnterpriseStatusChanged) -> bool:
+    """Take a status announcement unless the enterprise is cancelled (final) or the announcement is older
+    than the status held (a redelivery overtaken by a later one). True when it was taken."""
+    if enterprise.status == "cancelled":
+        return False
+    if enterprise.status_changed_at is not None and change.at < enterprise.status_changed_at:
+        return False
+    enterprise.status = change.status
+    enterprise.status_changed_at = change.at
+    enterprise.updated_at = utcnow()
+    return True
+
+
+def enterprise_view_consumers(runtime: Any, model: type[EnterpriseRecord], *,
+                              follow_status: bool = True) -> list[ConsumerSpec]:
+    """The durable consumers that keep ``model`` up to date: registrations, and (``follow_status``) the
+    enterprise's later life announced by deregistration."""
+    service = runtime.name
+    registry_consumer = f"{service}-enterprise-registry"
+
+    async def registered(event: CloudEvent, _msg: Msg) -> None:
+        async with runtime.uow() as uow:
+            if await uow.already_handled(registry_consumer, event.id):
+                return
+            if event.name == "registration.enterprise.registered":
+                data = event.data_as(EnterpriseRegistered)
+                existing = await lock_row(uow.session, model, data.uscc)
+                remember_registered(uow.session, model, existing, data)
+            else:
+                # A later kind of announcement this version does not use yet: taken note of, nothing to do.
+                log.info("enterprise event not used", extra={"event_type": event.type, "event_id": event.id})
+            await uow.commit()
+
+    consumers = [ConsumerSpec(durable=registry_consumer, stream=stream_for_service("registration"),
+                              filter_subjects=["registration.enterprise.>"], handler=registered)]
+    if not follow_status:
+        return consumers
+    status_consumer = f"{service}-enterprise-status"
+
+    async def status_changed(event: CloudEvent, _msg: Msg) -> None:
+        change = event.data_as(EnterpriseStatusChanged)
+        async with runtime.uow() as uow:
+            if await uow.already_handled(status_consumer, event.id):
+                return
+            enterprise = await lock_row(uow.session, model, change.uscc)
+            if enterprise is None:
+                # Registration's announcement is on another stream and may not have arrived yet: retry later.
+                raise LookupError(f"enterprise {change.uscc} not known yet")
+            apply_status(enterprise, change)
+            await uow.commit()
+
+    consumers.append(ConsumerSpec(durable=status_consumer, stream=stream_for_service("deregistration"),
+                                  filter_subjects=["deregistration.enterprise.>"], handler=status_changed))
+    return consumers

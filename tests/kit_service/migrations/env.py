@@ -1,0 +1,3 @@
+from shared.migrations import run_env, service_metadata
+
+run_env(service_metadata("kitdemo"), "kitdemo")
