@@ -19,10 +19,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy shared services
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy shared services
 
 bench: $(STAMP)
 	ONESTOP_ENV=dev $(BIN)/python -m tests.bench.registration_e2e

@@ -23,7 +23,7 @@ from shared.auth import Principal, may_read
 from shared.bus import PoisonMessage
 from shared.departments import Department
 from shared.events import ApplicationEvent, TaskResolved, make_event, service_subject
-from shared.fanout import ApplicationStatus, Plan, Progress
+from shared.fanout import ApplicationStatus, Plan, Progress, Step
 from shared.forms import FormModel, FormShape
 from shared.numbers import next_application_number
 from shared.outbox import UnitOfWork
@@ -112,7 +112,7 @@ def emit_application_event(uow: UnitOfWork, service: str, app: ApplicationRecord
     """Announce the application's new state on ``<service>.application.<status>``."""
     data = ApplicationEvent(
         application_id=app.id, number=app.number, service=service, applicant=app.applicant, status=app.status,
-        reason=app.reason, missing=app.missing, departments=[t.department for t in tasks],  # type: ignore[misc]
+        reason=app.reason, missing=app.missing, departments=[t.department for t in tasks],
     )
     uow.emit(service_subject(service, "application", app.status),
              make_event(f"{service}.application.{app.status}", data, source_service=service, subject=app.id))
@@ -121,7 +121,7 @@ def emit_application_event(uow: UnitOfWork, service: str, app: ApplicationRecord
 async def lock_row(session: AsyncSession, model: type[A], key: str) -> A | None:
     """A row locked for the rest of the transaction (PostgreSQL; SQLite serialises writers anyway), so
     two answers or two requests about the same object apply one after the other, each seeing the other."""
-    pk = sa.inspect(model).primary_key[0]  # type: ignore[union-attr]
+    pk = sa.inspect(model).primary_key[0]
     # populate_existing: an object this session read before taking the lock is refreshed, not trusted.
     query = select(model).where(pk == key).with_for_update().execution_options(populate_existing=True)
     result = await session.execute(query)
@@ -194,8 +194,16 @@ def merge_supplement(original: dict, supplement: dict) -> dict:
     return merged
 
 
+def stored_plan(tasks: Sequence[DepartmentTask]) -> Plan:
+    """The plan an application's tasks were created from (each task keeps its step: kind, dependencies,
+    working days)."""
+    steps = tuple(Step(Department(t.department), t.kind, tuple(Department(d) for d in t.depends_on), t.working_days)
+                  for t in tasks)
+    return Plan(steps, max((s.working_days for s in steps), default=0))
+
+
 OnCompleted = Callable[[UnitOfWork, Any, list[DepartmentTask]], Awaitable[None]]
-OnRejected = Callable[[UnitOfWork, Any], Awaitable[None]]
+OnRejected = Callable[[UnitOfWork, Any], Awaitable[object]]  # what it returns is not used
 OnAnswer = Callable[[UnitOfWork, Any, DepartmentTask], Awaitable[None] | None]
 
 
@@ -268,6 +276,17 @@ class ApplicationFlow(Generic[App]):
             request_ready(uow, plan, tasks, self.details(app, tasks), now=now, deadline=app.due_at)
         return tasks
 
+    async def open_supplement(self, uow: UnitOfWork, application_id: str, principal: Principal,
+                              changes: Mapping[str, Any]) -> tuple[App, FormModel]:
+        """The caller's application, locked and waiting for a supplement, with its form after the changes
+        (``NotFound``, ``Conflict`` or ``Invalid`` otherwise). The service checks its own rules, then
+        ``resubmit``s."""
+        found = await self.readable(uow.session, application_id, principal)
+        app = await self.lock(uow, found.id)
+        assert app is not None
+        self.expect_returned(app)
+        return app, self.supplemented_form(app, changes)
+
     def supplemented_form(self, app: App, changes: Mapping[str, Any]) -> FormModel:
         """The form after the applicant's supplement: the stored form as today's model, with the changes
         merged in, validated as strictly as a new request (``Invalid`` naming every problem)."""
@@ -331,4 +350,6 @@ class ApplicationFlow(Generic[App]):
             app.completed_at = now
             await self.on_completed(uow, app, tasks)
         else:
-            request_ready(uow, self.plan(app), tasks, self.details(app, tasks), now=now, deadline=app.due_at)
+            # The plan as stored with the tasks at submission, not recomputed from the form: a form read
+            # under a later shape (or a rule changed since) must not change an application in flight.
+            request_ready(uow, stored_plan(tasks), tasks, self.details(app, tasks), now=now, deadline=app.due_at)

@@ -6,10 +6,11 @@ clients from the AsyncAPI document generated here (``asyncapi_document``).
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +19,9 @@ from shared.departments import Department
 
 EVENT_TYPE_PREFIX = "cn.gov.jiangmen.onestop."
 TASKS_STREAM = "TASKS"
+
+
+E = TypeVar("E", bound="EventData")
 
 
 def stream_for_service(service: str) -> str:
@@ -72,7 +76,8 @@ class CloudEvent(BaseModel):
         """The event's short name, e.g. ``registration.application.submitted``."""
         return self.type.removeprefix(EVENT_TYPE_PREFIX)
 
-    def data_as(self, model: type[EventData]) -> EventData:
+    # ``builtins.type``: inside this class body the field ``type`` shadows the builtin.
+    def data_as(self, model: builtins.type[E]) -> E:
         """Validate ``data`` as the given event data model."""
         return model.model_validate(self.data)
 

@@ -3,17 +3,22 @@ back office for its tasks, the consumer of the departments' answers and the over
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import registry
-from shared.applications import ApplicationFlow
+from shared.applications import ApplicationFlow, ApplicationPublic
+from shared.auth import CurrentPrincipal
 from shared.backoffice import department_router, task_answers_consumer
 from shared.bus import ConsumerSpec
-from shared.service import ServiceRuntime, Sweep, create_service_app
+from shared.pagination import Page, Paging
+from shared.service import Runtime, ServiceRuntime, Sweep, create_service_app
 from shared.tasks import overdue_sweep
+
+P = TypeVar("P", bound=ApplicationPublic)
 
 
 def application_service(
@@ -31,3 +36,26 @@ def application_service(
         consumers=lambda runtime: [task_answers_consumer(runtime, flow.apply_decision), *consumers(runtime)],
         sweeps=[overdue_sweep(flow.service), *sweeps],
     )
+
+
+def add_application_reads(router: APIRouter, flow: ApplicationFlow[Any], path: str, model: type[P],
+                          view: Callable[[AsyncSession, Any], Awaitable[P]]) -> None:
+    """``GET {path}`` (the caller's own applications, paged) and ``GET {path}/{application_id}`` (one, or 404
+    when it is not the caller's), answered with ``view``: what every application service offers."""
+
+    async def list_own(principal: CurrentPrincipal, runtime: Runtime, paging: Paging) -> Page[Any]:
+        async with runtime.maker() as session:
+            total, apps = await flow.own_page(session, principal, paging)
+            items = [await view(session, app) for app in apps]
+        return Page[model](items=items, total=total, limit=paging.limit, offset=paging.offset)  # type: ignore[valid-type]
+
+    async def get_one(application_id: str, principal: CurrentPrincipal, runtime: Runtime) -> Any:
+        async with runtime.maker() as session:
+            return await view(session, await flow.readable(session, application_id, principal))
+
+    router.add_api_route(path, list_own, methods=["GET"], response_model=Page[model],  # type: ignore[valid-type]
+                         name=f"list_{flow.service}", summary="The caller's own applications",
+                         description="A clerk's: those they submitted; an admin's: all. Newest first.")
+    router.add_api_route(f"{path}/{{application_id}}", get_one, methods=["GET"], response_model=model,
+                         name=f"get_{flow.service}", summary="One application, live",
+                         description="Another applicant's application answers 404, as a missing one does.")

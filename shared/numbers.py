@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from shared.identifiers import format_application_number
 from shared.records import NumberSequence
@@ -13,16 +15,20 @@ from shared.records import NumberSequence
 async def next_in_sequence(session: AsyncSession, prefix: str) -> int:
     """The next number under ``prefix``, taken inside the caller's transaction (an upsert, so two first
     submissions of a day cannot both start at 1)."""
+    last = col(NumberSequence.last)
+    # The two dialects' ``insert`` build different classes with the same ``on_conflict_do_update``.
+    upsert: sa.Insert
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        upsert = pg_insert(NumberSequence).values(prefix=prefix, last=1).on_conflict_do_update(
+            index_elements=["prefix"], set_={"last": last + 1})
     else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = (
-        insert(NumberSequence)
-        .values(prefix=prefix, last=1)
-        .on_conflict_do_update(index_elements=["prefix"], set_={"last": NumberSequence.last + 1})
-        .returning(NumberSequence.last)
-    )
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        upsert = sqlite_insert(NumberSequence).values(prefix=prefix, last=1).on_conflict_do_update(
+            index_elements=["prefix"], set_={"last": last + 1})
+    stmt = upsert.returning(last)
     return int((await session.execute(stmt)).scalar_one())
 
 

@@ -8,11 +8,12 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
+from typing import TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from shared.bus import Bus
 from shared.events import CloudEvent
@@ -20,6 +21,9 @@ from shared.records import InboxMessage, OutboxMessage, utcnow
 from shared.requestid import current_request_id
 
 log = logging.getLogger("onestop.outbox")
+
+# An unsent outbox row as the relay reads it: seq, event_id, subject, payload, request_id.
+UnsentRow: TypeAlias = sa.Row[int | None, str, str, str, str | None]
 
 
 class OutboxRelay:
@@ -78,10 +82,10 @@ class OutboxRelay:
         file's write lock is not held while waiting for the broker.
         """
         query = (
-            sa.select(OutboxMessage.seq, OutboxMessage.event_id, OutboxMessage.subject, OutboxMessage.payload,
-                      OutboxMessage.request_id)
-            .where(OutboxMessage.sent_at.is_(None))  # type: ignore[union-attr]
-            .order_by(OutboxMessage.seq)  # type: ignore[arg-type]
+            sa.select(col(OutboxMessage.seq), col(OutboxMessage.event_id), col(OutboxMessage.subject),
+                      col(OutboxMessage.payload), col(OutboxMessage.request_id))
+            .where(col(OutboxMessage.sent_at).is_(None))
+            .order_by(col(OutboxMessage.seq))
             .limit(self.batch_size)
         )
         async with self.maker() as session, session.begin():
@@ -99,14 +103,14 @@ class OutboxRelay:
                 await self._mark_sent(session, rows)
         return len(rows)
 
-    async def _publish(self, rows: Sequence[sa.Row[Any]]) -> None:
+    async def _publish(self, rows: Sequence[UnsentRow]) -> None:
         await self.bus.publish_many([(r.subject, r.payload.encode(), r.event_id, r.request_id) for r in rows])
 
     @staticmethod
-    async def _mark_sent(session: AsyncSession, rows: Sequence[sa.Row[Any]]) -> None:
+    async def _mark_sent(session: AsyncSession, rows: Sequence[UnsentRow]) -> None:
         await session.execute(
             sa.update(OutboxMessage)
-            .where(OutboxMessage.seq.in_([r.seq for r in rows]))  # type: ignore[union-attr]
+            .where(col(OutboxMessage.seq).in_([r.seq for r in rows]))
             .values(sent_at=utcnow())
         )
 

@@ -147,3 +147,18 @@ def application_columns_v1() -> list[sa.Column]:
         timestamp_column_v1("due_at"),
         timestamp_column_v1("completed_at"),
     ]
+
+
+def add_form_version_v1(table: str) -> None:
+    """Add ``form_version`` to an application table (released in revision 0002 of the first services).
+
+    Batch mode so SQLite, which cannot alter a column in place, takes the same script as PostgreSQL; adding a
+    column with a constant default is a plain ALTER TABLE on both, with no copy of the table."""
+    with op.batch_alter_table(table) as batch:
+        batch.add_column(form_version_column_v1())
+
+
+def drop_form_version_v1(table: str) -> None:
+    """Undo ``add_form_version_v1`` (SQLite drops the column by batch mode's copy of the table)."""
+    with op.batch_alter_table(table) as batch:
+        batch.drop_column("form_version")

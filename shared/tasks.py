@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import select
+from sqlmodel import col, select
 
 from shared.events import (
     TaskEventKind,
@@ -113,7 +113,7 @@ def emit_task_requested(uow: UnitOfWork, task: DepartmentTask) -> None:
         application_id=task.application_id,
         application_number=task.application_number,
         service=task.service,
-        department=task.department,  # type: ignore[arg-type]
+        department=task.department,
         kind=task.kind,
         due_at=task.due_at,
         due_provisional=task.due_provisional,
@@ -211,7 +211,7 @@ async def flag_overdue(uow: UnitOfWork, service: str, *, now: datetime | None = 
             make_event(
                 f"{service}.task.overdue",
                 TaskOverdue(task_id=task.id, application_id=task.application_id, service=service,
-                            department=task.department, due_at=task.due_at),  # type: ignore[arg-type]
+                            department=task.department, due_at=task.due_at),
                 source_service=service,
                 subject=task.application_id,
             ),
@@ -239,5 +239,5 @@ async def department_queue(
     query = select(DepartmentTask).where(DepartmentTask.department == department)
     if status:
         query = query.where(DepartmentTask.status == status)
-    query = query.order_by(sa.nulls_last(DepartmentTask.due_at.asc()), DepartmentTask.created_at)  # type: ignore[union-attr]
+    query = query.order_by(sa.nulls_last(col(DepartmentTask.due_at).asc()), col(DepartmentTask.created_at))
     return list((await session.execute(query.limit(limit).offset(offset))).scalars())

@@ -75,7 +75,7 @@ async def fire_due(uow_factory: Callable[[], UnitOfWork], handlers: Mapping[str,
             .where(
                 Timer.fired_at.is_(None),  # type: ignore[union-attr]
                 Timer.cancelled_at.is_(None),  # type: ignore[union-attr]
-                Timer.due_at <= now,  # type: ignore[operator]
+                Timer.due_at <= now,
                 Timer.kind.in_(list(handlers)),  # type: ignore[attr-defined]
             )
             .order_by(Timer.due_at)  # type: ignore[arg-type]

@@ -11,7 +11,6 @@ from services.deregistration.handlers import FLOW
 from services.deregistration.models import Suspension
 from services.deregistration.schemas import (
     DeregistrationCreate,
-    DeregistrationList,
     DeregistrationPublic,
     DeregistrationSupplement,
     EnterprisePublic,
@@ -26,6 +25,7 @@ from services.deregistration.schemas import (
 from shared.applications import own_only, readable_or_404
 from shared.auth import CurrentPrincipal, submitting_for
 from shared.idempotency import Created, IdempotencyKey, create_once
+from shared.kit import add_application_reads
 from shared.outbox import UnitOfWork
 from shared.pagination import Paging, fetch_page
 from shared.problems import Problem
@@ -80,20 +80,7 @@ async def enterprise(uscc: str, principal: CurrentPrincipal, runtime: Runtime) -
         return await views.enterprise_public(session, uscc, principal)
 
 
-@router.get("/deregistrations", response_model=DeregistrationList)
-async def list_own(principal: CurrentPrincipal, runtime: Runtime, paging: Paging) -> DeregistrationList:
-    """The caller's own deregistrations (a clerk's: those they submitted; an admin's: all), newest first."""
-    async with runtime.maker() as session:
-        total, apps = await FLOW.own_page(session, principal, paging)
-        items = [await views.deregistration_public(session, a) for a in apps]
-    return DeregistrationList(items=items, total=total, limit=paging.limit, offset=paging.offset)
-
-
-@router.get("/deregistrations/{application_id}", response_model=DeregistrationPublic)
-async def get_one(application_id: str, principal: CurrentPrincipal, runtime: Runtime) -> DeregistrationPublic:
-    """The live state of one deregistration."""
-    async with runtime.maker() as session:
-        return await views.deregistration_public(session, await FLOW.readable(session, application_id, principal))
+add_application_reads(router, FLOW, "/deregistrations", DeregistrationPublic, views.deregistration_public)
 
 
 @router.post("/deregistrations/{application_id}/objections", status_code=201, response_model=ObjectionPublic,

@@ -113,11 +113,7 @@ async def object_to(uow: UnitOfWork, application_id: str, *, objector: str, reas
 async def supplement(uow: UnitOfWork, application_id: str, changes: Mapping[str, Any],
                      principal: Principal) -> DeregistrationApplication:
     """The applicant's 补正: the form with the changes, checked again; the returning departments asked again."""
-    found = await FLOW.readable(uow.session, application_id, principal)
-    app = await FLOW.lock(uow, found.id)
-    assert app is not None
-    FLOW.expect_returned(app)
-    form = FLOW.supplemented_form(app, changes)
+    app, form = await FLOW.open_supplement(uow, application_id, principal, changes)
     assert isinstance(form, DeregistrationCreate)
     refuse_if(domain.validate(form))
     app.stated_reason = form.reason

@@ -57,7 +57,7 @@ def announce_status(uow: UnitOfWork, enterprise: EnterpriseView, event: str, *, 
     enterprise.status = status
     enterprise.status_changed_at = now
     enterprise.updated_at = now
-    data = EnterpriseStatusChanged(uscc=enterprise.uscc, status=status,  # type: ignore[arg-type]
+    data = EnterpriseStatusChanged(uscc=enterprise.uscc, status=status,
                                    application_id=application_id, start_date=start_date, end_date=end_date,
                                    at=now, **extra)
     uow.emit(service_subject(SERVICE, "enterprise", event),

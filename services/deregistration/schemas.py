@@ -59,7 +59,6 @@ class DeregistrationPublic(ApplicationPublic):
     objections: list[ObjectionPublic]
 
 
-DeregistrationList = Page[DeregistrationPublic]
 
 
 class EnterprisePublic(BaseModel):

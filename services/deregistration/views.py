@@ -36,7 +36,7 @@ async def deregistration_public(session: AsyncSession, app: DeregistrationApplic
     notice_timer = next((t for t in app_timers if t.kind == domain.TIMER_NOTICE_END), None)
     notice = None
     if notice_timer is not None:
-        notice = NoticePublic(kind=domain.notice_status(app.procedure), starts_at=app.created_at,  # type: ignore[arg-type]
+        notice = NoticePublic(kind=domain.notice_status(app.procedure), starts_at=app.created_at,
                               ends_at=notice_timer.due_at, ended_at=notice_timer.fired_at,
                               cancelled_at=notice_timer.cancelled_at)
     return DeregistrationPublic(
@@ -92,7 +92,7 @@ async def suspension_public(session: AsyncSession, suspension: Suspension) -> Su
     first = min([f.start for f in earlier] + [suspension.start_date])
     return SuspensionPublic(
         id=suspension.id, number=suspension.number, uscc=suspension.uscc, enterprise_name=suspension.enterprise_name,
-        applicant=suspension.applicant, submitted_by=suspension.submitted_by, status=suspension.status,  # type: ignore[arg-type]
+        applicant=suspension.applicant, submitted_by=suspension.submitted_by, status=suspension.status,
         reason=suspension.reason, start_date=suspension.start_date, end_date=suspension.end_date,
         delivery_address=suspension.delivery_address, resumed_on=suspension.resumed_on,
         extensions=[ExtensionPublic.model_validate(e) for e in suspension.extensions],

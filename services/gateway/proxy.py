@@ -16,7 +16,7 @@ HOP_BY_HOP = frozenset({
 
 
 def forward_headers(headers: httpx.Headers | dict[str, str] | object) -> dict[str, str]:
-    items = headers.items() if hasattr(headers, "items") else []  # type: ignore[union-attr]
+    items = headers.items() if hasattr(headers, "items") else []
     return {k: v for k, v in items if k.lower() not in HOP_BY_HOP and k.lower() != REQUEST_ID_HEADER.lower()}
 
 
@@ -35,8 +35,11 @@ async def call(client: httpx.AsyncClient, base_url: str, service: str, method: s
                content: bytes | None = None) -> httpx.Response:
     """One request to a service; Problem 503/504 when it is down or slow."""
     headers = {**headers, REQUEST_ID_HEADER: current_request_id() or ""}
+    # httpx reads a tuple of pairs as it reads a list; its type for a list (``list[tuple[str, str | int | ...]]``)
+    # is invariant and would refuse our ``list[tuple[str, str]]``, its type for a tuple is not.
+    query = None if params is None else tuple(params)
     try:
-        return await client.request(method, base_url + path, headers=headers, params=params, content=content)
+        return await client.request(method, base_url + path, headers=headers, params=query, content=content)
     except httpx.TimeoutException as exc:
         raise timed_out(service) from exc
     except httpx.TransportError as exc:

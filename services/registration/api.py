@@ -10,14 +10,13 @@ from services.registration.handlers import FLOW
 from services.registration.schemas import (
     LicencePublic,
     RegistrationCreate,
-    RegistrationList,
     RegistrationPublic,
     RegistrationSupplement,
 )
 from shared.auth import CurrentPrincipal, submitting_for
 from shared.idempotency import Created, IdempotencyKey, create_once
+from shared.kit import add_application_reads
 from shared.outbox import UnitOfWork
-from shared.pagination import Paging
 from shared.problems import problem_of
 from shared.service import Runtime, Uow
 
@@ -41,20 +40,7 @@ async def submit(form: RegistrationCreate, principal: CurrentPrincipal, runtime:
                              on_conflict=lambda: problem_of(domain.name_taken(form.enterprise.name)))
 
 
-@router.get("/registrations", response_model=RegistrationList)
-async def list_own(principal: CurrentPrincipal, runtime: Runtime, paging: Paging) -> RegistrationList:
-    """The caller's own applications (a clerk's: those they submitted; an admin's: all), newest first."""
-    async with runtime.maker() as session:
-        total, apps = await FLOW.own_page(session, principal, paging)
-        items = [await views.registration_public(session, a) for a in apps]
-    return RegistrationList(items=items, total=total, limit=paging.limit, offset=paging.offset)
-
-
-@router.get("/registrations/{application_id}", response_model=RegistrationPublic)
-async def get_one(application_id: str, principal: CurrentPrincipal, runtime: Runtime) -> RegistrationPublic:
-    """The live state of one application."""
-    async with runtime.maker() as session:
-        return await views.registration_public(session, await FLOW.readable(session, application_id, principal))
+add_application_reads(router, FLOW, "/registrations", RegistrationPublic, views.registration_public)
 
 
 @router.patch("/registrations/{application_id}", response_model=RegistrationPublic)

@@ -53,11 +53,7 @@ async def submit(uow: UnitOfWork, form: RegistrationCreate, *, applicant: str,
 async def supplement(uow: UnitOfWork, application_id: str, changes: Mapping[str, Any],
                      principal: Principal) -> RegistrationApplication:
     """The applicant's 补正: the form with the changes, checked again; the returning departments asked again."""
-    found = await FLOW.readable(uow.session, application_id, principal)
-    app = await FLOW.lock(uow, found.id)
-    assert app is not None
-    FLOW.expect_returned(app)
-    form = FLOW.supplemented_form(app, changes)
+    app, form = await FLOW.open_supplement(uow, application_id, principal, changes)
     assert isinstance(form, RegistrationCreate)
     if domain.normalise_name(form.enterprise.name) != domain.normalise_name(app.enterprise_name):
         raise domain.name_change_refused()

@@ -106,7 +106,7 @@ async def complete(uow: UnitOfWork, app: RegistrationApplication, tasks: list[De
         uscc=app.uscc, name=app.enterprise_name, entity_type=app.entity_type, district_code=app.district_code,
         address=app.address, owner=app.applicant, legal_representative=form.legal_representative.name,
         registered_at=now, licence_verification_code=licence.verification_code,
-        registered_with=[t.department for t in tasks],  # type: ignore[misc]
+        registered_with=[t.department for t in tasks],
         has_tax_matters=any(t.department == Department.tax for t in tasks),
         customs_registered=False,
     )

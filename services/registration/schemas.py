@@ -11,7 +11,6 @@ from pydantic import BaseModel, Field
 from services.registration.forms import RegistrationCreate
 from shared.applications import ApplicationPublic
 from shared.forms import FormModel
-from shared.pagination import Page
 
 
 class RegistrationSupplement(FormModel):
@@ -43,7 +42,6 @@ class RegistrationPublic(ApplicationPublic):
     license: LicenceSummary | None = None
 
 
-RegistrationList = Page[RegistrationPublic]
 
 
 class LicencePublic(BaseModel):
@@ -63,4 +61,4 @@ class LicencePublic(BaseModel):
     status_changed_at: datetime | None = None
 
 
-__all__ = ["LicencePublic", "RegistrationCreate", "RegistrationList", "RegistrationPublic", "RegistrationSupplement"]
+__all__ = ["LicencePublic", "RegistrationCreate", "RegistrationPublic", "RegistrationSupplement"]

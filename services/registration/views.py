@@ -39,7 +39,7 @@ async def licence_public(session: AsyncSession, verification_code: str) -> Licen
     ent = await session.get(Enterprise, licence.uscc)
     assert ent is not None
     return LicencePublic(
-        verification_code=licence.verification_code, status=licence.status, uscc=ent.uscc, name=ent.name,  # type: ignore[arg-type]
+        verification_code=licence.verification_code, status=licence.status, uscc=ent.uscc, name=ent.name,
         entity_type=ent.entity_type, entity_type_zh=domain.ENTITY_TYPES[ent.entity_type][0],
         legal_representative=ent.legal_representative,
         registered_capital=fen_to_yuan(ent.registered_capital_fen) if ent.registered_capital_fen is not None else None,

@@ -167,3 +167,12 @@ async def test_whole_public_api_is_documented_at_the_gateway(api: Api) -> None:
     assert "Not shown now" not in doc["info"]["description"]
     ui = await api.http.get("/docs")
     assert ui.status_code == 200 and "swagger" in ui.text.lower()
+
+
+async def test_lists_are_bounded_and_answer_422_beyond(api: Api) -> None:
+    for path in ("/api/v1/registrations", "/api/v1/deregistrations", "/api/v1/suspensions", "/api/v1/applications"):
+        assert (await api.get("pager", f"{path}?offset=100000")).status_code == 200, path
+        for query in ("offset=100001", "offset=99999999999999999999999", "limit=101", "limit=0", "offset=-1"):
+            resp = await api.get("pager", f"{path}?{query}")
+            assert resp.status_code == 422, (path, query, dump(resp))
+            assert resp.headers["content-type"].startswith("application/problem+json")

