@@ -25,6 +25,8 @@ class Department(StrEnum):
     cabletv = "cabletv"
     urban = "urban"  # 城市管理和综合执法局
     greening = "greening"  # 林业和园林局
+    traffic = "traffic"  # 公安交警: works that occupy roads (with urban)
+    transport = "transport"  # 交通运输局: works on highways (公路) outside city roads
 
     @property
     def name_zh(self) -> str:
@@ -50,6 +52,8 @@ _NAMES_ZH: dict[Department, str] = {
     Department.cabletv: "广电网络",
     Department.urban: "城市管理和综合执法局",
     Department.greening: "林业和园林局",
+    Department.traffic: "公安交警",
+    Department.transport: "交通运输局",
 }
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 F = TypeVar("F", bound="FormModel")
 STORED = "stored"  # validation context flag: reading a stored form
@@ -53,3 +53,15 @@ class FormShape:
             if upgrade is not None:
                 data = upgrade(data)
         return self.model.model_validate(data, context={STORED: True})
+
+
+class AddressPartsIn(FormModel):
+    """An address as the standard address data (标准化地址) has it: town or subdistrict, road, number,
+    building, room; or free text to be resolved instead of the parts. The district is the form's own."""
+
+    town_code: str | None = Field(default=None, max_length=100)
+    road: str | None = Field(default=None, max_length=100)
+    number: str | None = Field(default=None, max_length=100)
+    building: str | None = Field(default=None, max_length=100)
+    room: str | None = Field(default=None, max_length=100)
+    text: str | None = Field(default=None, max_length=300, description="free text instead of the parts")

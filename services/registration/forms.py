@@ -10,21 +10,15 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shared.forms import FormModel, FormShape
+from shared.forms import AddressPartsIn, FormModel, FormShape
 
 SHORT = 100  # names, codes, numbers
-LONG = 300  # free-text addresses, bank names
+LONG = 300  # bank names
 
 
-class AddressIn(FormModel):
+class AddressIn(AddressPartsIn):
     """An address in the standard address data (住所申报: declared, no property certificate)."""
 
-    town_code: str | None = Field(default=None, max_length=SHORT)
-    road: str | None = Field(default=None, max_length=SHORT)
-    number: str | None = Field(default=None, max_length=SHORT)
-    building: str | None = Field(default=None, max_length=SHORT)
-    room: str | None = Field(default=None, max_length=SHORT)
-    text: str | None = Field(default=None, max_length=LONG, description="free text instead of the parts")
     residential: bool = Field(default=False, description="a residential property used for business (住改商)")
 
 
