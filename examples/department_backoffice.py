@@ -50,6 +50,7 @@ ANSWER_NAMESPACE = uuid.UUID("6f1c9a52-3b0e-4c1e-9d7a-1a2b3c4d5e6f")
 def outputs_for(task: TaskRequested) -> dict[str, Any]:
     """What a department hands back when it approves (filing numbers, accounts, certificates)."""
     suffix = task.task_id.replace("-", "")[:10].upper()
+    digits = str(int(task.task_id.replace("-", "")[:12], 16))[-12:].zfill(12)
     uscc = task.details.get("uscc") or ""
     today = utcnow().date().isoformat()
     by_kind: dict[str, dict[str, Any]] = {
@@ -73,6 +74,17 @@ def outputs_for(task: TaskRequested) -> dict[str, Any]:
         "customs_registration_cancellation": {"customs_cancellation_reference": f"HGZX{suffix}",
                                               "cancelled_on": today},
         "bank_account_closure": {"closure_notice": f"BKXH{suffix}", "closed_on": today},
+        # 水电气网: each supplier hands back the account it opened; the permit authorities their permits
+        "power_connection": {"account_number": f"DL{digits}", "connected_on": today},
+        "water_connection": {"account_number": f"GS{digits}", "connected_on": today},
+        "gas_connection": {"account_number": f"RQ{digits}", "connected_on": today},
+        "telecom_connection": {"account_number": f"TX{digits}", "connected_on": today},
+        "cabletv_connection": {"account_number": f"GD{digits}", "connected_on": today},
+        "city_road_works_permit": {"permit_number": f"CGXK{suffix}", "valid_until": task.due_at.date().isoformat()},
+        "road_works_traffic_permit": {"permit_number": f"JJXK{suffix}"},
+        "green_space_occupation_permit": {"permit_number": f"LHXK{suffix}"},
+        "highway_works_permit": {"permit_number": f"GLXK{suffix}"},
+        "account_transfer": {"transferred_on": today, "accounts": task.details.get("accounts", [])},
     }
     return by_kind.get(task.kind, {"reference": f"{task.department.upper()}{suffix}"})
 

@@ -29,9 +29,15 @@ def stream_for_service(service: str) -> str:
     return service.upper()
 
 
+# Sources whose events others consume before the service announcing them runs here: their streams exist so
+# that consumers can bind (and tests can publish the contract's events).
+ANNOUNCED_BEFORE_THEIR_SERVICE = ("realestate",)
+
+
 def all_streams() -> dict[str, list[str]]:
     """Every stream and its subjects: one per service, plus ``TASKS`` for ``task.>``."""
-    streams = {stream_for_service(s): [f"{s}.>"] for s in registry.services()}
+    sources = [*registry.services(), *(s for s in ANNOUNCED_BEFORE_THEIR_SERVICE if s not in registry.services())]
+    streams = {stream_for_service(s): [f"{s}.>"] for s in sources}
     streams[TASKS_STREAM] = ["task.>"]
     return streams
 
@@ -187,6 +193,43 @@ class EnterpriseStatusChanged(EventData):
     at: datetime = Field(default_factory=lambda: datetime.now(UTC))  # consumers ignore one older than what they hold
 
 
+class UtilityAccountChanged(EventData):
+    """``utilities.account.<opened|transferred>``: a utility account at premises, and who holds it now."""
+
+    account_number: str
+    utility: Department
+    owner: str  # the applicant (token subject) who holds the account
+    uscc: str | None = None  # when an enterprise holds it
+    district_code: str
+    premises_address: str  # the standard address (标准化地址) of the premises
+    application_id: str
+    previous_owner: str | None = None  # transferred: who held it before
+
+
+class TransferParty(BaseModel):
+    """A seller or buyer in a property transfer, as other services need to know them."""
+
+    model_config = ConfigDict(extra="allow")
+
+    sub: str | None = None  # their token subject, when they have an account here
+    name: str
+    uscc: str | None = None  # an enterprise party
+
+
+class TransferCompleted(EventData):
+    """``realestate.transfer.completed``: a property transfer (转移登记) was entered in the register."""
+
+    transfer_id: str
+    number: str
+    unit_number: str  # 不动产单元号
+    district_code: str
+    address: str  # the property's standard address (标准化地址)
+    sellers: list[TransferParty]
+    buyers: list[TransferParty]
+    linked_utilities: bool = False  # the parties opted in to move the utility accounts (联动过户)
+    completed_at: datetime
+
+
 # Every event name (subject pattern) and its data model; the AsyncAPI document is built from it.
 EVENT_CATALOGUE: dict[str, tuple[type[EventData], str]] = {
     "task.{service}.{department}.requested": (TaskRequested, "A service asks a department to act."),
@@ -200,6 +243,9 @@ EVENT_CATALOGUE: dict[str, tuple[type[EventData], str]] = {
     "deregistration.enterprise.deregistered": (EnterpriseStatusChanged, "An enterprise was cancelled."),
     "deregistration.enterprise.suspended": (EnterpriseStatusChanged, "An enterprise filed 歇业备案."),
     "deregistration.enterprise.resumed": (EnterpriseStatusChanged, "A suspended enterprise resumed."),
+    "utilities.account.opened": (UtilityAccountChanged, "A utility connection was made: its account is open."),
+    "utilities.account.transferred": (UtilityAccountChanged, "A utility account moved to a property's new owner."),
+    "realestate.transfer.completed": (TransferCompleted, "A property transfer was entered in the register."),
 }
 
 

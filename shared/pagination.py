@@ -48,7 +48,8 @@ Paging = Annotated[PageQuery, Depends(page_query)]
 
 
 async def fetch_page(session: AsyncSession, query: Any, order_by: Any, paging: PageQuery) -> tuple[int, list[Any]]:
-    """The total of a query and the rows of one page of it."""
+    """The total of a query and the rows of one page of it; ``order_by`` is one clause or a tuple of them."""
     total = (await session.execute(sa.select(sa.func.count()).select_from(query.subquery()))).scalar_one()
-    rows = (await session.execute(query.order_by(order_by).limit(paging.limit).offset(paging.offset))).scalars().all()
+    ordered = query.order_by(*order_by) if isinstance(order_by, tuple) else query.order_by(order_by)
+    rows = (await session.execute(ordered.limit(paging.limit).offset(paging.offset))).scalars().all()
     return int(total), list(rows)

@@ -11,6 +11,7 @@ older status announcement overwrite a newer one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlmodel import Field, SQLModel
 from shared.applications import lock_row
 from shared.bus import ConsumerSpec
 from shared.events import CloudEvent, EnterpriseRegistered, EnterpriseStatusChanged, stream_for_service
+from shared.outbox import UnitOfWork
 from shared.records import AwareDateTime, utcnow
 
 log = logging.getLogger("onestop.readmodels")
@@ -85,10 +87,16 @@ def apply_status(enterprise: EnterpriseRecord, change: EnterpriseStatusChanged) 
     return True
 
 
-def enterprise_view_consumers(runtime: Any, model: type[EnterpriseRecord], *,
-                              follow_status: bool = True) -> list[ConsumerSpec]:
+# What a service does, in the same transaction, when an enterprise it keeps is registered or changes status
+# (e.g. offer a utility connection to a new enterprise, withdraw offers from a cancelled one).
+AfterChange = Callable[[UnitOfWork, Any, str], Awaitable[None]]
+
+
+def enterprise_view_consumers(runtime: Any, model: type[EnterpriseRecord], *, follow_status: bool = True,
+                              after: AfterChange | None = None) -> list[ConsumerSpec]:
     """The durable consumers that keep ``model`` up to date: registrations, and (``follow_status``) the
-    enterprise's later life announced by deregistration."""
+    enterprise's later life announced by deregistration. ``after(uow, enterprise, what)`` runs in the same
+    transaction, with ``what`` = ``"registered"`` for a first registration, or the new status taken."""
     service = runtime.name
     registry_consumer = f"{service}-enterprise-registry"
 
@@ -99,7 +107,10 @@ def enterprise_view_consumers(runtime: Any, model: type[EnterpriseRecord], *,
             if event.name == "registration.enterprise.registered":
                 data = event.data_as(EnterpriseRegistered)
                 existing = await lock_row(uow.session, model, data.uscc)
-                remember_registered(uow.session, model, existing, data)
+                enterprise = remember_registered(uow.session, model, existing, data)
+                if existing is None and after is not None:
+                    await uow.session.flush()
+                    await after(uow, enterprise, "registered")
             else:
                 # A later kind of announcement this version does not use yet: taken note of, nothing to do.
                 log.info("enterprise event not used", extra={"event_type": event.type, "event_id": event.id})
@@ -120,7 +131,8 @@ def enterprise_view_consumers(runtime: Any, model: type[EnterpriseRecord], *,
             if enterprise is None:
                 # Registration's announcement is on another stream and may not have arrived yet: retry later.
                 raise LookupError(f"enterprise {change.uscc} not known yet")
-            apply_status(enterprise, change)
+            if apply_status(enterprise, change) and after is not None:
+                await after(uow, enterprise, change.status)
             await uow.commit()
 
     consumers.append(ConsumerSpec(durable=status_consumer, stream=stream_for_service("deregistration"),

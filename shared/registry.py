@@ -75,6 +75,11 @@ _BUILTIN: tuple[ServiceSpec, ...] = (
         # A simplified deregistration also ends when an objection stops it during the public notice.
         final_statuses=COMMON_FINAL_STATUSES | {"objected"},
     ),
+    ServiceSpec(
+        name="utilities", port=8003, title="Utilities service (水电气网联合报装)",
+        public_prefixes=("/api/v1/connections", "/api/v1/utility-accounts"),
+        application_paths=("/api/v1/connections",),
+    ),
 )
 # Services declared by extra modules, by the module that declared them: only the modules named in the
 # environment now count, so a test that declares a service does not leak it into the next test's stack.

@@ -162,3 +162,26 @@ def drop_form_version_v1(table: str) -> None:
     """Undo ``add_form_version_v1`` (SQLite drops the column by batch mode's copy of the table)."""
     with op.batch_alter_table(table) as batch:
         batch.drop_column("form_version")
+
+
+def enterprise_view_columns_v1() -> list[sa.Column]:
+    """Fresh columns of an enterprise view kept from events (``shared.readmodels.EnterpriseRecord``), for
+    the first revision of a service that acts for enterprises:
+    ``op.create_table("enterprise_view", *enterprise_view_columns_v1(), <own columns>)``."""
+    return [
+        sa.Column("uscc", sa.String(18), primary_key=True),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("entity_type", sa.String(40), nullable=False),
+        sa.Column("district_code", sa.String(6), nullable=False),
+        sa.Column("address", sa.String(300), nullable=False),
+        sa.Column("owner", sa.String(200), nullable=False, index=True),
+        sa.Column("legal_representative", sa.String(100), nullable=False),
+        sa.Column("registered_with", sa.JSON, nullable=False),
+        sa.Column("has_tax_matters", sa.Boolean, nullable=False),
+        sa.Column("customs_registered", sa.Boolean, nullable=False),
+        sa.Column("licence_verification_code", sa.String(32)),
+        timestamp_column_v1("registered_at", False),
+        sa.Column("status", sa.String(20), nullable=False),
+        timestamp_column_v1("status_changed_at"),
+        timestamp_column_v1("updated_at", False),
+    ]

@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     # Periods in calendar days (parameters of the deregistration procedures); 0 means no wait.
     public_notice_days: float = 20
     creditor_notice_days: float = 45
+    # 水电气网 (utilities): the low-voltage zero-approval threshold in kW (零上门、零审批、零投资); the districts
+    # where a credit report may replace the property certificate for power (信用+报装: "all", "none" or a
+    # comma list of district codes); how long a proactive offer (主动办) stays open, in days.
+    low_voltage_max_kw: int = 160
+    credit_report_districts: str = "all"
+    connection_offer_days: float = 30
+
     # How long one day of a suspension (歇业备案) lasts for its automatic end, in seconds. A suspension ends
     # when its end date is over (local midnight); a test environment shortens the days to see that happen.
     suspension_day_seconds: float = 86400

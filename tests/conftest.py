@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from services.stack import Stack
+from shared.departments import Department
 from tests.support import Api, Databases, NatsServer, containers_requested, docker_answers, running_stack
 
 
@@ -59,12 +60,17 @@ def nats_server(session_tmp: Path) -> Iterator[NatsServer]:
         yield server
 
 
+# Every department answers at once in the shared stack but the bank, left to people so tests can hold, reject
+# or return a task over the back-office API.
+SIMULATED_BUT_BANK = ",".join(d.value for d in Department if d != Department.bank)
+
+
 @pytest.fixture(scope="session")
 def stack(session_tmp: Path, databases: Databases, nats_server: NatsServer) -> Iterator[Stack]:
     """The whole stack, with every department simulated except the bank (left to people, so tests can
     hold, reject or return a task over the back-office API), and no creditor-notice wait."""
     with running_stack(session_tmp / "stack", databases, nats_server, ONESTOP_CREDITOR_NOTICE_DAYS="0",
-                       ONESTOP_SIMULATED_DEPARTMENTS="samr,tax,psb,hrss,medicare,hpf,customs") as stack:
+                       ONESTOP_SIMULATED_DEPARTMENTS=SIMULATED_BUT_BANK) as stack:
         yield stack
 
 

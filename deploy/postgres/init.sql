@@ -1,3 +1,4 @@
 -- One database per service: a service owns its tables and no service reads another's.
 CREATE DATABASE registration;
 CREATE DATABASE deregistration;
+CREATE DATABASE utilities;

@@ -154,6 +154,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{district} ({district_code}) does not take a credit report instead of the property certificate yet; "
         "power needs the property certificate there",
     ),
+    "plan_change_not_allowed": (
+        "补正不能改变报装项目或需审批的外线工程（现为{before}），请另行申请",
+        "a supplement cannot change the utilities or the works that need permits (now {before}); "
+        "submit a new application instead",
+    ),
+    "credit_report_needs_enterprise": (
+        "信用+报装须由企业申请，请填写统一社会信用代码",
+        "a credit report stands in for an enterprise only: give the enterprise's uscc",
+    ),
+    "credit_report_enterprise_not_active": (
+        "企业当前状态为{status}，不能以信用报告替代不动产权证书",
+        "the enterprise is {status}: only an active enterprise may use a credit report instead of the certificate",
+    ),
 }
 
 
@@ -390,6 +403,44 @@ def validate(form: ConnectionCreate, *, credit_report_districts: frozenset[str],
     _check_proof(checks, form, credit_report_districts, today)
     _check_utilities(checks, form.utilities)
     return checks.problems
+
+
+def credit_report_problems(form: ConnectionCreate, enterprise_status: str | None) -> list[FieldProblem]:
+    """信用+报装 stands on the enterprise's credit: only an enterprise that is active (not suspended, not
+    cancelled, as known from events) may use a credit report. ``enterprise_status`` is None when the form
+    names no enterprise (or one not known here: reported elsewhere)."""
+    checks = Checks()
+    if form.proof.kind != ProofKind.credit_report or form.utilities.power is None:
+        return []
+    if form.uscc is None:
+        _add(checks, ["uscc"], "credit_report_needs_enterprise")
+    elif enterprise_status is not None and enterprise_status != "active":
+        _add(checks, ["proof", "kind"], "credit_report_enterprise_not_active", status=enterprise_status)
+    return checks.problems
+
+
+def supplement_problems(before: ConnectionCreate, after: ConnectionCreate, *,
+                        low_voltage_max_kw: int) -> list[FieldProblem]:
+    """A supplement (补正) corrects an application; it may not change whom it asks: the same utilities and
+    the same permits, so the tasks already under way stay the application's tasks."""
+    old = plan_for(before, low_voltage_max_kw=low_voltage_max_kw).departments
+    new = plan_for(after, low_voltage_max_kw=low_voltage_max_kw).departments if chosen_utilities(
+        after.utilities) else []
+    if old == new:
+        return []
+    checks = Checks()
+    _add(checks, ["utilities"], "plan_change_not_allowed", before=", ".join(old))
+    return checks.problems
+
+
+def parse_district_switch(value: str) -> frozenset[str]:
+    """The districts a switch is on in: ``all``, ``none`` or a comma list of district codes."""
+    text = value.strip().lower()
+    if text == "all":
+        return frozenset(COUNTY_CODES)
+    if text in ("", "none"):
+        return frozenset()
+    return frozenset(part.strip() for part in text.split(",") if part.strip())
 
 
 # --- Fees (parameters with effective dates) --------------------------------------------------------------

@@ -138,3 +138,65 @@ async def test_redelivered_department_answer_changes_nothing(fault_stack: Stack,
 
 
 __all__ = ["Path"]
+
+
+PREMISES = {"district_code": "440703", "town_code": "440703006", "road": "建设三路"}
+CERTIFICATE = {"kind": "property_certificate", "number": "粤(2026)江门市不动产权第0000001号"}
+
+
+def connection_body(number: int) -> dict:
+    return {"premises": {**PREMISES, "number": f"{number}号"}, "proof": CERTIFICATE,
+            "utilities": {"power": {"voltage": "low", "capacity_kw": 50}, "water": {"diameter_mm": 25}},
+            "external_works": {"dig_city_road": True}}
+
+
+async def assert_connected_exactly_once(api: Api, sub: str, ids: list[str]) -> None:
+    finals = [await api.wait_status(sub, f"/api/v1/connections/{i}", {"completed", "rejected"}, timeout=60)
+              for i in ids]
+    assert all(f["status"] == "completed" for f in finals), [f["status"] for f in finals]
+    accounts = (await api.get(sub, "/api/v1/utility-accounts?limit=100")).json()["items"]
+    # One power and one water account per application, none twice.
+    assert sorted((a["premises_address"], a["utility"]) for a in accounts) == sorted(
+        (f["premises_address"], u) for f in finals for u in ("power", "water"))
+    for final in finals:
+        trail = await api.get("auditor", f"/api/v1/admin/task-decisions?application_id={final['id']}", "admin")
+        assert len(trail.json()["items"]) == len(final["tasks"]) == 4, dump(trail)
+
+
+async def test_utilities_killed_mid_flow_connects_each_once(fault_stack: Stack, fault_api: Api) -> None:
+    sub = f"utility-crash-{uuid.uuid4().hex[:6]}"
+    fault_stack.kill("utilities")
+    fault_stack.start("utilities", ONESTOP_RELAY_ENABLED="false")
+    responses = [await fault_api.submit(sub, connection_body(100 + i), path="/api/v1/connections")
+                 for i in range(6)]
+    assert all(r.status_code == 202 for r in responses), [dump(r) for r in responses]
+    fault_stack.kill("utilities")  # SIGKILL with every event still in the outbox
+    fault_stack.start("utilities")
+    await assert_connected_exactly_once(fault_api, sub, [r.json()["id"] for r in responses])
+
+
+async def test_redelivered_supplier_answer_opens_no_second_account(fault_stack: Stack, fault_api: Api,
+                                                                   fault_nats: NatsServer) -> None:
+    sub = f"utility-redelivery-{uuid.uuid4().hex[:6]}"
+    resp = await fault_api.submit(sub, connection_body(300), path="/api/v1/connections")
+    app_id = resp.json()["id"]
+    done = await fault_api.wait_status(sub, f"/api/v1/connections/{app_id}", {"completed"})
+    power = next(t for t in done["tasks"] if t["department"] == "power")
+    answer = TaskResolved(task_id=power["id"], application_id=app_id, service="utilities", department="power",
+                          outcome=TaskOutcome.approved, outputs={"account_number": "DL-SECOND"}, round=1)
+    nc = await nats.connect(fault_nats.url)
+    js = nc.jetstream()
+    subject = task_subject("utilities", "power", "resolved")
+    again = make_event("task.utilities.power.resolved", answer, source_service="department/power")
+    for _ in range(2):
+        await js.publish(subject, again.model_dump_json().encode(), headers={"Nats-Msg-Id": str(uuid.uuid4())})
+
+    async def consumer_caught_up() -> bool:
+        info = await js.consumer_info("TASKS", "utilities-task-answers")
+        return info.num_pending == 0 and info.num_ack_pending == 0
+
+    await eventually(consumer_caught_up, what="the answers consumer to drain")
+    await nc.close()
+    await assert_connected_exactly_once(fault_api, sub, [app_id])
+    accounts = (await fault_api.get(sub, "/api/v1/utility-accounts")).json()["items"]
+    assert "DL-SECOND" not in {a["account_number"] for a in accounts}

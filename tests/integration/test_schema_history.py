@@ -23,6 +23,7 @@ FROZEN: dict[str, str] = {
     "form_version_column_v1": "95bb244c66e2bea5d6744c3fad71501dd334ef56b305d8008ecf5f6906f54ede",
     "application_columns_v1": "d05bcca6219f4e376f7e8b7bb73ab68f0afa33835d1addcf317efedb2b4cad63",
     "add_form_version_v1": "4d571fbbfdbcdac57b6e845b8125d867e48ad7875233ac5b28eb303daac96c21",
+    "enterprise_view_columns_v1": "f7227ff88bc0c4c39d1f6a1722f5e620966fef102c5daa97bbc7e015f6314b0f",
     "drop_form_version_v1": "536b72d3ce8b13fffa6f67013dafde0d2ace8ea8733398549669114a8b4eb3eb",
 }
 

@@ -1,0 +1,127 @@
+"""What a request to the utilities service does: load, apply the rules, store, emit (in the caller's unit of
+work, which the route commits)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from services.utilities import domain
+from services.utilities.domain import Status
+from services.utilities.forms import ConnectionCreate, PremisesIn
+from services.utilities.handlers import CONNECTION, FLOW
+from services.utilities.models import ConnectionApplication, ConnectionOffer, EnterpriseView
+from services.utilities.schemas import OfferAcceptance
+from shared.applications import lock_row
+from shared.auth import Principal
+from shared.divisions import resolve_address
+from shared.identifiers import is_valid_uscc
+from shared.outbox import UnitOfWork
+from shared.records import utcnow
+from shared.refusals import Conflict, Forbidden, NotFound, refuse_if
+from shared.settings import Settings
+from shared.validation import Checks
+from shared.workdays import LOCAL_TZ, add_working_days
+
+
+@lru_cache
+def fee_table() -> domain.FeeTable:
+    """The connection fees, read once (a change of the data file takes a restart)."""
+    return domain.load_fee_table()
+
+
+async def _enterprise(uow: UnitOfWork, form: ConnectionCreate, checks: Checks) -> EnterpriseView | None:
+    """The enterprise the form names, as known from events; a problem when none is known."""
+    if form.uscc is None or not is_valid_uscc(form.uscc):
+        return None
+    enterprise = await lock_row(uow.session, EnterpriseView, form.uscc)
+    if enterprise is None:
+        checks.add(["uscc"], "enterprise_unknown", uscc=form.uscc)
+    return enterprise
+
+
+def _may_apply_for(enterprise: EnterpriseView, applicant: str) -> None:
+    if enterprise.owner != applicant:
+        raise Forbidden("not_enterprise_owner", f"only the applicant who holds enterprise {enterprise.uscc} "
+                        "(or a clerk acting for them) may apply for it", title="Not the enterprise's applicant",
+                        uscc=enterprise.uscc)
+    if enterprise.status == "cancelled":
+        raise Conflict("enterprise_cancelled", f"enterprise {enterprise.uscc} is deregistered (已注销)",
+                       title="Enterprise cancelled", uscc=enterprise.uscc)
+
+
+async def submit(uow: UnitOfWork, form: ConnectionCreate, *, applicant: str, submitted_by: str, settings: Settings,
+                 offer: ConnectionOffer | None = None) -> ConnectionApplication:
+    """Accept one joint application: premises resolved, fees assessed, the permits and suppliers asked."""
+    now = utcnow()
+    today = now.astimezone(LOCAL_TZ).date()
+    checks = Checks()
+    checks.problems.extend(domain.validate(
+        form, credit_report_districts=domain.parse_district_switch(settings.credit_report_districts), today=today))
+    enterprise = await _enterprise(uow, form, checks)
+    checks.problems.extend(domain.credit_report_problems(form, enterprise.status if enterprise else None))
+    refuse_if(checks.problems)
+    if enterprise is not None:
+        _may_apply_for(enterprise, applicant)
+    p = form.premises
+    resolved, _ = resolve_address(p.district_code, p.town_code, p.road, p.number, building=p.building, room=p.room,
+                                  text=p.text)
+    assert resolved is not None
+    chosen = domain.chosen_utilities(form.utilities)
+    zero_power = domain.is_zero_approval_power(form.utilities.power, settings.low_voltage_max_kw)
+    plan = domain.plan_for(form, low_voltage_max_kw=settings.low_voltage_max_kw)
+    app = ConnectionApplication(
+        number="", applicant=applicant, submitted_by=submitted_by, status=Status.in_progress, kind=CONNECTION,
+        district_code=resolved.district_code, premises_address=resolved.full_text, uscc=form.uscc,
+        utilities=[u.value for u in chosen], form=form.model_dump(mode="json"),
+        fees=domain.fees_for(chosen, today, fee_table(), zero_approval_power=zero_power),
+        offer_id=offer.id if offer else None, due_at=add_working_days(now, plan.working_days).at,
+        created_at=now, updated_at=now,
+    )
+    await FLOW.submit(uow, app, district_code=resolved.district_code, now=now)
+    return app
+
+
+async def accept_offer(uow: UnitOfWork, offer_id: str, acceptance: OfferAcceptance, principal: Principal,
+                       settings: Settings) -> ConnectionApplication:
+    """主动办: the offer becomes an application with the enterprise and its premises filled in."""
+    offer = await lock_row(uow.session, ConnectionOffer, offer_id)
+    if offer is None or offer.owner != principal.sub:
+        raise NotFound("offer_not_found", "no such open offer of yours")
+    if offer.status != "open" or offer.expires_at <= utcnow():
+        status = offer.status if offer.status != "open" else "expired"
+        raise Conflict("offer_not_open", f"the offer is {status}", title="Offer not open", status_now=status)
+    form = ConnectionCreate(
+        premises=PremisesIn(district_code=offer.district_code, text=offer.premises_address), uscc=offer.uscc,
+        proof=acceptance.proof, utilities=acceptance.utilities, external_works=acceptance.external_works)
+    app = await submit(uow, form, applicant=principal.sub, submitted_by=principal.sub, settings=settings, offer=offer)
+    offer.status = "accepted"
+    offer.application_id = app.id
+    offer.updated_at = utcnow()
+    return app
+
+
+async def supplement(uow: UnitOfWork, application_id: str, changes: Mapping[str, Any], principal: Principal,
+                     settings: Settings) -> ConnectionApplication:
+    """The applicant's 补正 of a connection: the form with the changes, checked again; the returning
+    departments asked again. The premises and utilities may be corrected, not the enterprise."""
+    app, form = await FLOW.open_supplement(uow, application_id, principal, changes)
+    assert isinstance(form, ConnectionCreate)
+    if app.kind != CONNECTION:
+        raise Conflict("not_supplementable", "a linked transfer takes no supplement", title="Not supplementable")
+    checks = Checks()
+    checks.problems.extend(domain.validate(
+        form, credit_report_districts=domain.parse_district_switch(settings.credit_report_districts)))
+    if not checks.problems:
+        checks.problems.extend(domain.supplement_problems(FLOW.form(app), form,
+                                                          low_voltage_max_kw=settings.low_voltage_max_kw))
+    refuse_if(checks.problems)
+    p = form.premises
+    resolved, _ = resolve_address(p.district_code, p.town_code, p.road, p.number, building=p.building, room=p.room,
+                                  text=p.text)
+    assert resolved is not None
+    app.district_code = resolved.district_code
+    app.premises_address = resolved.full_text
+    await FLOW.resubmit(uow, app, form)
+    return app
