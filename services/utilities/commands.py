@@ -46,9 +46,10 @@ def _may_apply_for(enterprise: EnterpriseView, applicant: str) -> None:
         raise Forbidden("not_enterprise_owner", f"only the applicant who holds enterprise {enterprise.uscc} "
                         "(or a clerk acting for them) may apply for it", title="Not the enterprise's applicant",
                         uscc=enterprise.uscc)
-    if enterprise.status == "cancelled":
-        raise Conflict("enterprise_cancelled", f"enterprise {enterprise.uscc} is deregistered (已注销)",
-                       title="Enterprise cancelled", uscc=enterprise.uscc)
+    if enterprise.status != "active":
+        # A cancelled enterprise holds nothing any more, and a suspended one (歇业) has no business premises.
+        raise Conflict("enterprise_not_active", f"enterprise {enterprise.uscc} is {enterprise.status}",
+                       title="Enterprise not active", uscc=enterprise.uscc, status_now=enterprise.status)
 
 
 async def submit(uow: UnitOfWork, form: ConnectionCreate, *, applicant: str, submitted_by: str, settings: Settings,
