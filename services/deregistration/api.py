@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlmodel import select
 
 from services.deregistration import commands, views
 from services.deregistration.handlers import FLOW
-from services.deregistration.models import Suspension
 from services.deregistration.schemas import (
     DeregistrationCreate,
     DeregistrationPublic,
@@ -22,12 +20,11 @@ from services.deregistration.schemas import (
     SuspensionList,
     SuspensionPublic,
 )
-from shared.applications import own_only, readable_or_404
 from shared.auth import CurrentPrincipal, submitting_for
 from shared.idempotency import Created, IdempotencyKey, create_once
 from shared.kit import add_application_reads
 from shared.outbox import UnitOfWork
-from shared.pagination import Paging, fetch_page
+from shared.pagination import Paging
 from shared.problems import Problem
 from shared.service import Runtime, Uow
 
@@ -134,19 +131,15 @@ async def file_suspension(form: SuspensionCreate, principal: CurrentPrincipal, r
 @router.get("/suspensions", response_model=SuspensionList)
 async def list_suspensions(principal: CurrentPrincipal, runtime: Runtime, paging: Paging) -> SuspensionList:
     """The caller's own suspension filings, newest first."""
-    query = own_only(select(Suspension), Suspension, principal)
     async with runtime.maker() as session:
-        total, rows = await fetch_page(session, query, Suspension.created_at.desc(), paging)  # type: ignore[attr-defined]
-        items = [await views.suspension_public(session, s) for s in rows]
-    return SuspensionList(items=items, total=total, limit=paging.limit, offset=paging.offset)
+        return await views.own_suspensions(session, principal, paging)
 
 
 @router.get("/suspensions/{suspension_id}", response_model=SuspensionPublic)
 async def get_suspension(suspension_id: str, principal: CurrentPrincipal, runtime: Runtime) -> SuspensionPublic:
     async with runtime.maker() as session:
-        suspension = await readable_or_404(session, Suspension, suspension_id, principal,
-                                           commands.SUSPENSION_NOT_FOUND)
-        return await views.suspension_public(session, suspension)
+        return await views.suspension_public(session, await views.readable_suspension(session, suspension_id,
+                                                                                       principal))
 
 
 @router.post("/suspensions/{suspension_id}/resume", response_model=SuspensionPublic)

@@ -11,19 +11,18 @@ from services.deregistration.domain import SUSPENSION_NUMBER_PREFIX, Status, Sus
 from services.deregistration.forms import DeregistrationCreate, SuspensionCreate
 from services.deregistration.handlers import FLOW
 from services.deregistration.models import DeregistrationApplication, EnterpriseView, Objection, Suspension
+from services.deregistration.views import readable_suspension
 from shared import timers
-from shared.applications import lock_row, readable_or_404
+from shared.applications import lock_row
 from shared.auth import Principal
 from shared.identifiers import is_valid_uscc
 from shared.numbers import next_application_number
 from shared.outbox import UnitOfWork
 from shared.records import utcnow
-from shared.refusals import Conflict, NotFound, refuse_if
+from shared.refusals import Conflict, refuse_if
 from shared.settings import Settings
 from shared.tasks import load_tasks
 from shared.validation import Checks
-
-SUSPENSION_NOT_FOUND = NotFound("not_found", "no such suspension filing")
 
 
 async def enterprise_state(uow: UnitOfWork, ent: EnterpriseView) -> domain.EnterpriseState:
@@ -163,7 +162,7 @@ async def file_suspension(uow: UnitOfWork, form: SuspensionCreate, *, applicant:
 async def _locked_suspension(uow: UnitOfWork, suspension_id: str,
                              principal: Principal) -> tuple[EnterpriseView, Suspension]:
     """The suspension and its enterprise, both locked (enterprise first, as everywhere)."""
-    found = await readable_or_404(uow.session, Suspension, suspension_id, principal, SUSPENSION_NOT_FOUND)
+    found = await readable_suspension(uow.session, suspension_id, principal)
     enterprise = await lock_row(uow.session, EnterpriseView, found.uscc)
     suspension = await lock_row(uow.session, Suspension, suspension_id)
     assert enterprise is not None and suspension is not None

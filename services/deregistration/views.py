@@ -4,7 +4,7 @@ public notices, an enterprise as known here, and suspensions (read side; no chan
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import select
+from sqlmodel import col, select
 
 from services.deregistration import domain, handlers
 from services.deregistration.domain import Status
@@ -16,14 +16,17 @@ from services.deregistration.schemas import (
     NoticePublic,
     ObjectionPublic,
     PublicNotice,
+    SuspensionList,
     SuspensionPublic,
 )
 from shared import timers
-from shared.applications import application_fields
+from shared.applications import application_fields, own_only, readable_or_404
 from shared.auth import Principal
 from shared.pagination import PageQuery, fetch_page
 from shared.refusals import NotFound
 from shared.tasks import load_tasks
+
+SUSPENSION_NOT_FOUND = NotFound("not_found", "no such suspension filing")
 
 
 async def deregistration_public(session: AsyncSession, app: DeregistrationApplication) -> DeregistrationPublic:
@@ -99,3 +102,16 @@ async def suspension_public(session: AsyncSession, suspension: Suspension) -> Su
         days_used_before=domain.total_days(earlier), days_allowed=domain.cap_days(first),
         created_at=suspension.created_at, updated_at=suspension.updated_at,
     )
+
+
+async def readable_suspension(session: AsyncSession, suspension_id: str, principal: Principal) -> Suspension:
+    """A suspension filing the caller may read (another applicant's answers as a missing one)."""
+    return await readable_or_404(session, Suspension, suspension_id, principal, SUSPENSION_NOT_FOUND)
+
+
+async def own_suspensions(session: AsyncSession, principal: Principal, paging: PageQuery) -> SuspensionList:
+    """The caller's own suspension filings (a clerk's: those they submitted; an admin's: all), newest first."""
+    query = own_only(select(Suspension), Suspension, principal)
+    total, rows = await fetch_page(session, query, col(Suspension.created_at).desc(), paging)
+    return SuspensionList(items=[await suspension_public(session, s) for s in rows], total=total,
+                          limit=paging.limit, offset=paging.offset)
