@@ -85,6 +85,16 @@ def outputs_for(task: TaskRequested) -> dict[str, Any]:
         "green_space_occupation_permit": {"permit_number": f"LHXK{suffix}"},
         "highway_works_permit": {"permit_number": f"GLXK{suffix}"},
         "account_transfer": {"transferred_on": today, "accounts": task.details.get("accounts", [])},
+        # 不动产登记: the registry's review, the contract filing, the tax bureau's assessment (its figures, here
+        # the service's own preview), and the payment channel taking exactly the amount due
+        "transfer_review": {"review_reference": f"SH{suffix}"},
+        "contract_filing": {"filing_number": f"WQBA{suffix}"},
+        "tax_assessment": dict(task.details.get("assessment_preview") or {}),
+        "payment": {"paid_yuan": task.details.get("amount_due_yuan"), "reference": f"JF{suffix}"},
+        "mortgage_and_payment": {"paid_yuan": task.details.get("amount_due_yuan"), "reference": f"JF{suffix}",
+                                 "lenders": "consented"},
+        "mortgage_registration": {"review_reference": f"DYSH{suffix}"},
+        "mortgage_release": {"review_reference": f"DYZX{suffix}"},
     }
     return by_kind.get(task.kind, {"reference": f"{task.department.upper()}{suffix}"})
 

@@ -41,6 +41,7 @@ from shared.tasks import (
     reopen_returned,
     request_ready,
 )
+from shared.workdays import add_working_days
 
 A = TypeVar("A")
 App = TypeVar("App", bound=ApplicationRecord)
@@ -231,6 +232,9 @@ class ApplicationFlow(Generic[App]):
     on_completed: OnCompleted
     on_rejected: OnRejected = _nothing
     on_answer: OnAnswer | None = None
+    # A column naming another party who may read the application and finds it among their own (e.g. the
+    # buyer of a property transfer, who confirms what the seller filed).
+    co_party: str | None = None
 
     # --- reading -----------------------------------------------------------------------------------------
 
@@ -244,14 +248,25 @@ class ApplicationFlow(Generic[App]):
 
     async def readable(self, session: AsyncSession, application_id: str, principal: Principal) -> App:
         """An application the caller may read, or ``NotFound`` (another applicant's looks missing too)."""
+        if self.co_party is not None:
+            app = await session.get(self.model, application_id)
+            if app is not None and getattr(app, self.co_party) == principal.sub:
+                return app
         return await readable_or_404(session, self.model, application_id, principal, self.not_found())
 
     def not_found(self) -> NotFound:
         return NotFound("not_found", f"no such {self.service} application")
 
-    async def own_page(self, session: AsyncSession, principal: Principal, paging: PageQuery) -> tuple[int, list[App]]:
-        """The caller's own applications (a clerk's: those they submitted; an admin's: all), newest first."""
+    async def own_page(self, session: AsyncSession, principal: Principal, paging: PageQuery,
+                       *where: Any) -> tuple[int, list[App]]:
+        """The caller's own applications (a clerk's: those they submitted; an admin's: all), newest first;
+        ``where`` narrows them further (e.g. to one kind)."""
         query = own_only(select(self.model), self.model, principal)
+        if self.co_party is not None and not principal.is_admin and not principal.is_clerk:
+            query = select(self.model).where(sa.or_(self.model.applicant == principal.sub,  # type: ignore[arg-type]
+                                                    getattr(self.model, self.co_party) == principal.sub))
+        if where:
+            query = query.where(*where)
         return await fetch_page(session, query, self.model.created_at.desc(), paging)  # type: ignore[attr-defined]
 
     # --- changing ------------------------------------------------------------------------------------------
@@ -286,6 +301,19 @@ class ApplicationFlow(Generic[App]):
         assert app is not None
         self.expect_returned(app)
         return app, self.supplemented_form(app, changes)
+
+    async def start(self, uow: UnitOfWork, app: App, *, now: datetime | None = None) -> list[DepartmentTask]:
+        """Set an application waiting to start (a notice period over, a party's confirmation) in progress:
+        due within its plan's time limit from now, announced, its first departments asked."""
+        now = now or utcnow()
+        tasks = await load_tasks(uow.session, app.id)
+        plan = stored_plan(tasks)
+        app.status = ApplicationStatus.in_progress
+        app.updated_at = now
+        app.due_at = add_working_days(now, self.plan(app).working_days).at
+        self.emit(uow, app, tasks)
+        request_ready(uow, plan, tasks, self.details(app, tasks), now=now, deadline=app.due_at)
+        return tasks
 
     def supplemented_form(self, app: App, changes: Mapping[str, Any]) -> FormModel:
         """The form after the applicant's supplement: the stored form as today's model, with the changes

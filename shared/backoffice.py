@@ -23,6 +23,7 @@ from shared.outbox import UnitOfWork
 from shared.pagination import Page, Paging, fetch_page
 from shared.problems import Problem
 from shared.records import DepartmentTask, TaskDecision, utcnow
+from shared.refusals import Refusal
 from shared.service import Runtime, ServiceRuntime
 from shared.tasks import DecisionConflict, department_queue, is_overdue
 
@@ -47,8 +48,9 @@ def task_answers_consumer(runtime: ServiceRuntime, apply: ApplyDecision) -> Cons
                 return
             try:
                 await apply(uow, decision, "nats")
-            except DecisionConflict as exc:
-                # A late or repeated answer: keep the inbox row so it is not retried, change nothing else.
+            except (DecisionConflict, Refusal) as exc:
+                # A late or repeated answer, or one the rules refuse (a payment of the wrong amount): keep the
+                # inbox row so it is not retried, change nothing else.
                 log.warning("decision ignored", extra={"event_id": event.id, "reason": str(exc)})
                 await uow.session.rollback()
                 await uow.session.begin()

@@ -29,15 +29,9 @@ def stream_for_service(service: str) -> str:
     return service.upper()
 
 
-# Sources whose events others consume before the service announcing them runs here: their streams exist so
-# that consumers can bind (and tests can publish the contract's events).
-ANNOUNCED_BEFORE_THEIR_SERVICE = ("realestate",)
-
-
 def all_streams() -> dict[str, list[str]]:
     """Every stream and its subjects: one per service, plus ``TASKS`` for ``task.>``."""
-    sources = [*registry.services(), *(s for s in ANNOUNCED_BEFORE_THEIR_SERVICE if s not in registry.services())]
-    streams = {stream_for_service(s): [f"{s}.>"] for s in sources}
+    streams = {stream_for_service(s): [f"{s}.>"] for s in registry.services()}
     streams[TASKS_STREAM] = ["task.>"]
     return streams
 
@@ -230,6 +224,37 @@ class TransferCompleted(EventData):
     completed_at: datetime
 
 
+class PaymentAllocation(BaseModel):
+    """One part of a split payment (清分): an item and the account it goes to."""
+
+    charge: str  # deed_tax | vat | income_tax | registration_fee
+    account: str  # treasury (入库) | registry (入账)
+    amount: str  # yuan, a decimal string
+
+
+class PaymentChanged(EventData):
+    """``realestate.payment.<split|refunded>``: the one payment of a transfer, split to the fen to its
+    accounts; or returned whole when the transfer ended before entry."""
+
+    application_id: str
+    number: str
+    amount: str  # yuan
+    reference: str | None = None
+    allocations: list[PaymentAllocation] = Field(default_factory=list)
+
+
+class MortgageChanged(EventData):
+    """``realestate.mortgage.<registered|released>``: a mortgage entered in the register, or released."""
+
+    mortgage_id: str
+    unit_number: str
+    mortgagee_uscc: str
+    mortgagee_name: str
+    amount: str  # yuan
+    certificate_number: str | None = None
+    application_id: str | None = None
+
+
 # Every event name (subject pattern) and its data model; the AsyncAPI document is built from it.
 EVENT_CATALOGUE: dict[str, tuple[type[EventData], str]] = {
     "task.{service}.{department}.requested": (TaskRequested, "A service asks a department to act."),
@@ -246,6 +271,10 @@ EVENT_CATALOGUE: dict[str, tuple[type[EventData], str]] = {
     "utilities.account.opened": (UtilityAccountChanged, "A utility connection was made: its account is open."),
     "utilities.account.transferred": (UtilityAccountChanged, "A utility account moved to a property's new owner."),
     "realestate.transfer.completed": (TransferCompleted, "A property transfer was entered in the register."),
+    "realestate.payment.split": (PaymentChanged, "A transfer's one payment was taken and split to its accounts."),
+    "realestate.payment.refunded": (PaymentChanged, "A transfer ended before entry: its payment was returned."),
+    "realestate.mortgage.registered": (MortgageChanged, "A mortgage was entered in the register."),
+    "realestate.mortgage.released": (MortgageChanged, "A mortgage was released (注销)."),
 }
 
 

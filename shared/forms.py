@@ -65,3 +65,9 @@ class AddressPartsIn(FormModel):
     building: str | None = Field(default=None, max_length=100)
     room: str | None = Field(default=None, max_length=100)
     text: str | None = Field(default=None, max_length=300, description="free text instead of the parts")
+
+
+class PremisesIn(AddressPartsIn):
+    """Premises named with their district: an address in the standard address data (标准化地址)."""
+
+    district_code: str = Field(max_length=100)

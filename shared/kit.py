@@ -27,6 +27,7 @@ def application_service(
     routers: Sequence[APIRouter],
     consumers: Callable[[ServiceRuntime], Sequence[ConsumerSpec]] = lambda _: (),
     sweeps: Sequence[Sweep] = (),
+    on_start: Callable[[ServiceRuntime], Awaitable[None]] | None = None,
 ) -> FastAPI:
     """The FastAPI app of the service that owns ``flow``: its own routes, consumers and sweeps, plus what
     every application service has (department queue and decisions, answers over NATS, overdue tasks)."""
@@ -35,6 +36,7 @@ def application_service(
         routers=[*routers, department_router(flow.service, flow.apply_decision)],
         consumers=lambda runtime: [task_answers_consumer(runtime, flow.apply_decision), *consumers(runtime)],
         sweeps=[overdue_sweep(flow.service), *sweeps],
+        on_start=on_start,
     )
 
 

@@ -80,6 +80,14 @@ _BUILTIN: tuple[ServiceSpec, ...] = (
         public_prefixes=("/api/v1/connections", "/api/v1/utility-accounts"),
         application_paths=("/api/v1/connections",),
     ),
+    ServiceSpec(
+        name="realestate", port=8004, title="Real-estate service (不动产登记+交易+缴税)",
+        public_prefixes=("/api/v1/transfers", "/api/v1/mortgages", "/api/v1/titles",
+                         "/api/v1/property-certificates", "/api/v1/admin/properties"),
+        anonymous_prefixes=("/api/v1/property-certificates/",),
+        application_paths=("/api/v1/transfers", "/api/v1/mortgages"),
+        final_statuses=COMMON_FINAL_STATUSES | {"cancelled"},
+    ),
 )
 # Services declared by extra modules, by the module that declared them: only the modules named in the
 # environment now count, so a test that declares a service does not leak it into the next test's stack.

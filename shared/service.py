@@ -101,8 +101,10 @@ def create_service_app(
     consumers: Callable[[ServiceRuntime], Sequence[ConsumerSpec]] = lambda _: (),
     sweeps: Sequence[Sweep] = (),
     settings: Settings | None = None,
+    on_start: Callable[[ServiceRuntime], Awaitable[None]] | None = None,
 ) -> FastAPI:
-    """A service's FastAPI app whose lifespan opens the runtime and starts its loops."""
+    """A service's FastAPI app whose lifespan opens the runtime, runs ``on_start`` (e.g. loading a dev data
+    set) and starts its loops."""
     settings = settings or get_settings()
     configure_logging(settings.service, settings.log_level)
 
@@ -111,6 +113,8 @@ def create_service_app(
         runtime = ServiceRuntime(settings)
         app.state.runtime = runtime
         app.state.verifier = TokenVerifier(settings)
+        if on_start is not None:
+            await on_start(runtime)
         await runtime.start(consumers(runtime), sweeps)
         try:
             yield

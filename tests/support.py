@@ -20,9 +20,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import nats
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from services.stack import Stack, free_port
 from shared import registry
+from shared.events import CloudEvent
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -226,3 +230,23 @@ def dump(resp: httpx.Response) -> str:
     with contextlib.suppress(ValueError):
         return json.dumps(resp.json(), ensure_ascii=False, indent=1)[:3000]
     return resp.text[:3000]
+
+
+async def stream_events(url: str, stream: str, subject: str) -> list[CloudEvent]:
+    """Every event on a subject, read from the start of its stream (what a department would receive)."""
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        sub = await js.pull_subscribe(subject, stream=stream, config=ConsumerConfig(
+            deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=10.0))
+        events: list[CloudEvent] = []
+        while True:
+            try:
+                batch = await sub.fetch(200, timeout=0.5)
+            except (TimeoutError, NatsTimeoutError):
+                break
+            events += [CloudEvent.model_validate_json(m.data) for m in batch]
+        await sub.unsubscribe()
+        return events
+    finally:
+        await nc.close()

@@ -2,3 +2,4 @@
 CREATE DATABASE registration;
 CREATE DATABASE deregistration;
 CREATE DATABASE utilities;
+CREATE DATABASE realestate;

@@ -29,8 +29,7 @@ from shared.outbox import UnitOfWork
 from shared.readmodels import enterprise_view_consumers
 from shared.records import DepartmentTask, Timer, utcnow
 from shared.service import ServiceRuntime
-from shared.tasks import load_tasks, request_ready
-from shared.workdays import LOCAL_TZ, add_working_days
+from shared.workdays import LOCAL_TZ
 
 log = logging.getLogger("onestop.deregistration")
 
@@ -133,14 +132,7 @@ async def notice_ended(uow: UnitOfWork, timer: Timer) -> None:
     app = await FLOW.lock(uow, timer.target_id)
     if app is None or app.status not in Status.NOTICE:
         return  # stopped meanwhile (an objection cancels the timer; this guards a race with it)
-    now = utcnow()
-    plan = plan_of(app)
-    tasks = await load_tasks(uow.session, app.id)
-    app.status = Status.in_progress
-    app.updated_at = now
-    app.due_at = add_working_days(now, plan.working_days).at
-    FLOW.emit(uow, app, tasks)
-    request_ready(uow, plan, tasks, task_details(app), now=now, deadline=app.due_at)
+    await FLOW.start(uow, app)
 
 
 FLOW: ApplicationFlow[DeregistrationApplication] = ApplicationFlow(

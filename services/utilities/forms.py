@@ -10,19 +10,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shared.forms import AddressPartsIn, FormModel, FormShape
+from shared.forms import FormModel, FormShape, PremisesIn
 
 SHORT = 100  # codes, names, certificate numbers
 # Numbers are bounded here only against absurd input. Whether one is positive and realistic is a rule in
 # domain.py, so a zero or negative amount is reported together with every other problem, not alone by the
 # parser before the rules run.
 ABSURD = 1_000_000_000
-
-
-class PremisesIn(AddressPartsIn):
-    """Where the connection goes: an address in the standard address data (标准化地址)."""
-
-    district_code: str = Field(max_length=SHORT)
 
 
 class ProofIn(FormModel):

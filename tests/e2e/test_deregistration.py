@@ -13,14 +13,12 @@ from typing import Any
 
 import nats
 import pytest
-from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from services.stack import Stack
-from shared.events import CloudEvent, EnterpriseRegistered, make_event
+from shared.events import EnterpriseRegistered, make_event
 from shared.identifiers import generate_uscc
 from shared.workdays import LOCAL_TZ
-from tests.support import Api, Databases, NatsServer, dump, eventually, registration_body, running_stack
+from tests.support import Api, Databases, NatsServer, dump, eventually, registration_body, running_stack, stream_events
 
 PUBLIC_NOTICE_SECONDS = 4.0
 CREDITOR_NOTICE_SECONDS = 1.0
@@ -132,26 +130,6 @@ async def decide(api: Api, department: str, task_id: str, outcome: str = "approv
 
 def tasks_by_department(app: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {t["department"]: t for t in app["tasks"]}
-
-
-async def stream_events(url: str, stream: str, subject: str) -> list[CloudEvent]:
-    """Every event on a subject, read from the start of its stream (what a department would receive)."""
-    nc = await nats.connect(url)
-    try:
-        js = nc.jetstream()
-        sub = await js.pull_subscribe(subject, stream=stream, config=ConsumerConfig(
-            deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=10.0))
-        events: list[CloudEvent] = []
-        while True:
-            try:
-                batch = await sub.fetch(200, timeout=0.5)
-            except (TimeoutError, NatsTimeoutError):
-                break
-            events += [CloudEvent.model_validate_json(m.data) for m in batch]
-        await sub.unsubscribe()
-        return events
-    finally:
-        await nc.close()
 
 
 async def consumers_drained(url: str, *consumers: tuple[str, str]) -> None:

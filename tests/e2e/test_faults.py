@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import nats
@@ -14,7 +15,16 @@ import pytest
 from services.stack import Stack
 from shared.events import TaskOutcome, TaskResolved, make_event, task_subject
 from shared.identifiers import is_valid_uscc
-from tests.support import Api, Databases, NatsServer, dump, eventually, registration_body, running_stack
+from tests.support import (
+    Api,
+    Databases,
+    NatsServer,
+    dump,
+    eventually,
+    registration_body,
+    running_stack,
+    stream_events,
+)
 
 APPLICATIONS = 12
 
@@ -200,3 +210,74 @@ async def test_redelivered_supplier_answer_opens_no_second_account(fault_stack: 
     await assert_connected_exactly_once(fault_api, sub, [app_id])
     accounts = (await fault_api.get(sub, "/api/v1/utility-accounts")).json()["items"]
     assert "DL-SECOND" not in {a["account_number"] for a in accounts}
+
+
+async def import_and_sell(api: Api, seller: str, buyer: str) -> str:
+    """A fresh home of the seller's in the register, sold to the buyer and confirmed: the transfer's id."""
+    unit = f"440703006001GB{uuid.uuid4().int % 100000:05d}F{uuid.uuid4().int % 100000000:08d}"
+    certificate = f"粤(2019)江门市不动产权第{uuid.uuid4().int % 9999999 + 1:07d}号"
+    imported = await api.submit("registry-clerk", {
+        "unit_number": unit, "premises": {**PREMISES, "number": f"{uuid.uuid4().int % 900 + 100}号"},
+        "use": "residential", "area_m2": "89.50", "certificate_number": certificate,
+        "owners": [{"sub": seller, "name": "张三", "id_number": "11010519491231002X", "share_percent": "100"}]},
+        roles=("dept:nr",), path="/api/v1/admin/properties")
+    assert imported.status_code == 201, dump(imported)
+    filed = await api.submit(seller, {"unit_number": unit, "price_yuan": "800000.00",
+                                      "buyer_family_has_other_home": False, "acquired_on": "2016-05-01",
+                                      "buyer": {"sub": buyer, "name": "李四", "id_number": "440704198503152340"}},
+                             path="/api/v1/transfers")
+    assert filed.status_code == 202, dump(filed)
+    confirmed = await api.http.post(f"/api/v1/transfers/{filed.json()['id']}/confirmation",
+                                    headers=await api.as_(buyer))
+    assert confirmed.status_code == 200, dump(confirmed)
+    return str(filed.json()["id"])
+
+
+async def assert_entered_exactly_once(api: Api, buyer: str, ids: list[str]) -> None:
+    finals = [await api.wait_status(buyer, f"/api/v1/transfers/{i}", {"completed", "rejected"}, timeout=60)
+              for i in ids]
+    assert all(f["status"] == "completed" for f in finals), [(f["status"], f["reason"]) for f in finals]
+    for final in finals:
+        assert len(final["certificates"]) == 1
+        split = final["payment"]["allocations"]
+        assert sum(Decimal(a["amount"]) for a in split) == Decimal(final["amount_due"]) == Decimal(
+            final["payment"]["paid"])
+        trail = await api.get("auditor", f"/api/v1/admin/task-decisions?application_id={final['id']}", "admin")
+        assert len(trail.json()["items"]) == len(final["tasks"]) == 4, dump(trail)
+
+
+async def test_realestate_killed_mid_flow_enters_each_transfer_once(fault_stack: Stack, fault_api: Api) -> None:
+    seller, buyer = f"re-seller-{uuid.uuid4().hex[:6]}", f"re-buyer-{uuid.uuid4().hex[:6]}"
+    fault_stack.kill("realestate")
+    fault_stack.start("realestate", ONESTOP_RELAY_ENABLED="false")
+    ids = [await import_and_sell(fault_api, seller, buyer) for _ in range(4)]
+    fault_stack.kill("realestate")  # SIGKILL with the requests to nr, housing and tax still in the outbox
+    fault_stack.start("realestate")
+    await assert_entered_exactly_once(fault_api, buyer, ids)
+
+
+async def test_redelivered_payment_is_taken_once(fault_stack: Stack, fault_api: Api, fault_nats: NatsServer) -> None:
+    seller, buyer = f"re-seller-{uuid.uuid4().hex[:6]}", f"re-buyer-{uuid.uuid4().hex[:6]}"
+    app_id = await import_and_sell(fault_api, seller, buyer)
+    done = await fault_api.wait_status(buyer, f"/api/v1/transfers/{app_id}", {"completed"})
+    bank = next(t for t in done["tasks"] if t["department"] == "bank")
+    answer = TaskResolved(task_id=bank["id"], application_id=app_id, service="realestate", department="bank",
+                          outcome=TaskOutcome.approved, outputs={"paid_yuan": done["amount_due"]}, round=1)
+    nc = await nats.connect(fault_nats.url)
+    js = nc.jetstream()
+    again = make_event("task.realestate.bank.resolved", answer, source_service="department/bank")
+    for _ in range(2):
+        await js.publish(task_subject("realestate", "bank", "resolved"), again.model_dump_json().encode(),
+                         headers={"Nats-Msg-Id": str(uuid.uuid4())})
+
+    async def consumer_caught_up() -> bool:
+        info = await js.consumer_info("TASKS", "realestate-task-answers")
+        return info.num_pending == 0 and info.num_ack_pending == 0
+
+    await eventually(consumer_caught_up, what="the answers consumer to drain")
+    await nc.close()
+    split = await stream_events(fault_nats.url, "REALESTATE", "realestate.payment.split")
+    assert [e.subject for e in split].count(app_id) == 1
+    after = (await fault_api.get(buyer, f"/api/v1/transfers/{app_id}")).json()
+    assert after["payment"] == done["payment"] and after["certificates"] == done["certificates"]
+    await assert_entered_exactly_once(fault_api, buyer, [app_id])
