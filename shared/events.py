@@ -275,6 +275,7 @@ EVENT_CATALOGUE: dict[str, tuple[type[EventData], str]] = {
     "realestate.payment.refunded": (PaymentChanged, "A transfer ended before entry: its payment was returned."),
     "realestate.mortgage.registered": (MortgageChanged, "A mortgage was entered in the register."),
     "realestate.mortgage.released": (MortgageChanged, "A mortgage was released (注销)."),
+    "realestate.mortgage.notified": (MortgageChanged, "A mortgaged property changed hands; the mortgage stays."),
 }
 
 

@@ -15,6 +15,8 @@ from services.realestate.schemas import (
     PropertyImport,
     PropertyPublic,
     RegistryApplicationPublic,
+    SeizureCreate,
+    SeizurePublic,
     TitlePublic,
     TransferCreate,
     TransferSupplement,
@@ -61,6 +63,24 @@ async def import_property(form: PropertyImport, principal: CurrentPrincipal, run
 
     return await create_once(runtime.uow, principal.sub, key, form.model_dump(mode="json"), create,
                              on_conflict=_concurrent)
+
+
+@router.post("/admin/properties/{unit_number}/seizures", status_code=201, response_model=SeizurePublic,
+             responses=REFUSALS)
+async def register_seizure(unit_number: str, body: SeizureCreate, principal: CurrentPrincipal, runtime: Runtime,
+                           key: IdempotencyKey) -> JSONResponse:
+    """查封登记 on a court's or another authority's ruling (the registry or an admin): the property cannot
+    change hands while it stands; a transfer not entered yet is stopped at entry and its payment refunded."""
+    _registry_or_admin(principal)
+    payload = {"unit_number": unit_number, **body.model_dump(mode="json")}
+
+    async def create(uow: UnitOfWork) -> Created:
+        seizure = await commands.register_seizure(uow, unit_number, body.authority, body.reference)
+        public = SeizurePublic(id=seizure.id, unit_number=seizure.unit_number, authority=seizure.authority,
+                               reference=seizure.reference, registered_at=seizure.registered_at)
+        return Created(201, public.model_dump(mode="json"), seizure.id)
+
+    return await create_once(runtime.uow, principal.sub, key, payload, create, on_conflict=_concurrent)
 
 
 @router.post("/transfers", status_code=202, response_model=RegistryApplicationPublic, responses=REFUSALS)

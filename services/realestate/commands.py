@@ -28,7 +28,7 @@ from shared.departments import Department
 from shared.divisions import resolve_address
 from shared.outbox import UnitOfWork
 from shared.records import utcnow
-from shared.refusals import Conflict, Forbidden, Invalid, refuse_if
+from shared.refusals import Conflict, Forbidden, Invalid, NotFound, refuse_if
 from shared.workdays import LOCAL_TZ
 
 DEV_DATA = Path(__file__).resolve().parents[2] / "examples" / "realestate_properties.json"
@@ -89,6 +89,17 @@ async def load_dev_data(uow_factory: Any, path: Path = DEV_DATA) -> int:
                 await uow.commit()
                 loaded += 1
     return loaded
+
+
+async def register_seizure(uow: UnitOfWork, unit_number: str, authority: str, reference: str) -> PropertySeizure:
+    """A court's or another authority's seizure (查封登记), as the registry enters it: from now on the property
+    cannot change hands, and a transfer not entered yet is stopped at entry."""
+    if await uow.session.get(RealProperty, unit_number) is None:
+        raise NotFound("property_unknown", "no property with this unit number is in the register")
+    seizure = PropertySeizure(unit_number=unit_number, authority=authority, reference=reference, status="active")
+    uow.session.add(seizure)
+    await uow.session.flush()
+    return seizure
 
 
 # --- 转移登记 -------------------------------------------------------------------------------------------------

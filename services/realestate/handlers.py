@@ -262,11 +262,14 @@ async def enter_transfer(uow: UnitOfWork, app: RegistryApplication) -> None:
     prop.certificate_number = await issue_certificate(uow, app, kind="title", holders=[buyer.name])
     prop.updated_at = now
     choice = form.mortgage.existing if form.mortgage is not None else None
-    if choice == domain.ExistingMortgage.repay:
-        for mortgage in await _active(uow, PropertyMortgage, app.unit_number):
+    for mortgage in await _active(uow, PropertyMortgage, app.unit_number):
+        if choice == domain.ExistingMortgage.repay:
             mortgage.status = "released"
             mortgage.released_at = now
             _mortgage_event(uow, mortgage, "released")
+        else:
+            # 民法典 art. 406: the mortgage follows the property; its mortgagee is told of the new owner.
+            _mortgage_event(uow, mortgage, "notified")
     loan = form.mortgage.new_loan if form.mortgage is not None else None
     if loan is not None:
         new = PropertyMortgage(unit_number=app.unit_number, mortgagee_uscc=loan.lender_uscc,

@@ -23,6 +23,21 @@ class TransferSupplement(FormModel):
     note: str | None = Field(default=None, max_length=2000)
 
 
+class SeizureCreate(FormModel):
+    """A seizure (查封) entered by the registry on a court's or another authority's ruling."""
+
+    authority: str = Field(min_length=1, max_length=200, description="e.g. 江门市蓬江区人民法院")
+    reference: str = Field(min_length=1, max_length=100, description="the ruling's reference (文书号)")
+
+
+class SeizurePublic(BaseModel):
+    id: str
+    unit_number: str
+    authority: str
+    reference: str
+    registered_at: datetime
+
+
 class ChargePublic(BaseModel):
     charge: str = Field(description="deed_tax (契税), vat (增值税), income_tax (个人所得税), registration_fee (登记费)")
     amount: str = Field(description="yuan")

@@ -175,3 +175,56 @@ async def test_only_the_owner_transfers_and_every_problem_is_named(api: Api) -> 
     assert {e["loc"][0] for e in bad.json()["errors"]} >= {"unit_number", "price_yuan", "acquired_on"}
     assert (await api.submit("a-citizen", {"unit_number": imported["unit_number"]},
                              path="/api/v1/admin/properties")).status_code in (403, 422)
+
+
+async def test_a_lender_registers_and_releases_a_mortgage_online(api: Api) -> None:
+    seller = f"owner-{uuid.uuid4().hex[:6]}"
+    imported = await import_home(api, seller, random.randint(200, 900))
+    unit = imported["unit_number"]
+    officer = ("loan-officer", "dept:bank")
+    filed = await api.submit(officer[0], {"unit_number": unit, "mortgagor": {"name": "张三", "id_number": SELLER_ID},
+                                          "mortgagee_uscc": BANK_NEW, "mortgagee_name": "江门工商银行",
+                                          "amount_yuan": "400000.00", "term_start": "2026-12-01",
+                                          "term_end": "2046-11-30"}, roles=officer[1:], path="/api/v1/mortgages")
+    assert filed.status_code == 202, dump(filed)
+    assert [t["department"] for t in filed.json()["tasks"]] == ["nr"]
+    assert (await api.submit(seller, {"unit_number": unit}, path="/api/v1/mortgages")).status_code in (403, 422)
+    done = await api.wait_status(officer[0], f"/api/v1/mortgages/{filed.json()['id']}", {"completed"})
+    proof = done["certificates"][0]["number"]
+    assert "不动产证明" in proof
+    title = (await api.get(seller, f"/api/v1/titles/{unit}")).json()
+    assert [(m["mortgagee_uscc"], m["amount_yuan"]) for m in title["mortgages"]] == [(BANK_NEW, "400000.00")]
+
+    release = await api.submit(officer[0], {"unit_number": unit, "certificate_number": proof,
+                                            "mortgagee_uscc": BANK_NEW}, roles=officer[1:],
+                               path="/api/v1/mortgages/releases")
+    assert release.status_code == 202, dump(release)
+    await api.wait_status(officer[0], f"/api/v1/mortgages/{release.json()['id']}", {"completed"})
+    assert (await api.get(seller, f"/api/v1/titles/{unit}")).json()["mortgages"] == []
+
+
+async def test_the_mortgage_may_stay_on_the_property(api: Api) -> None:
+    seller, buyer = f"seller-{uuid.uuid4().hex[:6]}", f"buyer-{uuid.uuid4().hex[:6]}"
+    imported = await import_home(api, seller, random.randint(200, 900), mortgages=[
+        {"mortgagee_uscc": BANK_OLD, "mortgagee_name": "江门农商银行", "amount_yuan": "300000.00"}])
+    app = await start_transfer(api, seller, buyer, imported["unit_number"], mortgage={"existing": "keep"})
+    assert (await bank_decides(api, app, "approved", {"paid_yuan": app["amount_due"]})).status_code == 200
+    await api.wait_status(buyer, f"/api/v1/transfers/{app['id']}", {"completed"})
+    title = (await api.get(buyer, f"/api/v1/titles/{imported['unit_number']}")).json()
+    assert title["owners"][0]["name"] == "李四" and [m["mortgagee_uscc"] for m in title["mortgages"]] == [BANK_OLD]
+
+
+async def test_a_seizure_before_entry_stops_the_transfer_and_refunds(api: Api) -> None:
+    seller, buyer = f"seller-{uuid.uuid4().hex[:6]}", f"buyer-{uuid.uuid4().hex[:6]}"
+    imported = await import_home(api, seller, random.randint(200, 900))
+    app = await start_transfer(api, seller, buyer, imported["unit_number"])
+    seized = await api.submit("registry-clerk", {"authority": "江门市蓬江区人民法院", "reference": "(2026)粤0703执1号"},
+                              roles=("dept:nr",), path=f"/api/v1/admin/properties/{imported['unit_number']}/seizures")
+    assert seized.status_code == 201, dump(seized)
+    assert (await bank_decides(api, app, "approved", {"paid_yuan": app["amount_due"]})).status_code == 200
+    ended = await api.wait_status(seller, f"/api/v1/transfers/{app['id']}", {"rejected"})
+    assert ended["entered_at"] is None and ended["payment"]["refunded"] and "查封" in ended["reason"]
+    title = (await api.get(seller, f"/api/v1/titles/{imported['unit_number']}")).json()
+    assert title["owners"][0]["name"] == "张三" and title["seizures"][0]["authority"] == "江门市蓬江区人民法院"
+    again = await api.submit(seller, transfer_body(imported["unit_number"], buyer), path="/api/v1/transfers")
+    assert again.status_code == 422 and again.json()["errors"][0]["code"] == "title_seized"
