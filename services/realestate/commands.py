@@ -134,7 +134,7 @@ async def submit_transfer(uow: UnitOfWork, form: TransferCreate, *, applicant: s
     now = utcnow()
     assert prop is not None
     app = RegistryApplication(
-        number="", applicant=applicant, submitted_by=submitted_by, status=Status.awaiting_confirmation,
+        number="", applicant=applicant, submitted_by=submitted_by, status=Status.awaiting_buyer,
         kind=TRANSFER, unit_number=form.unit_number, district_code=title.district_code, address=title.address,
         buyer_sub=form.buyer.sub, form=form.model_dump(mode="json"), linked_utilities=form.linked_utilities,
         assessment={c.value: fen for c, fen in assessment.items()}, created_at=now, updated_at=now,
@@ -152,7 +152,7 @@ async def confirm_transfer(uow: UnitOfWork, application_id: str, principal: Prin
         raise FLOW.not_found()
     if locked.buyer_sub != principal.sub:
         raise Forbidden("not_the_buyer", "only the buyer named in the transfer confirms it", title="Not the buyer")
-    if locked.status != Status.awaiting_confirmation:
+    if locked.status != Status.awaiting_buyer:
         raise Conflict("not_awaiting_confirmation", f"the transfer is {locked.status}", title="Already confirmed",
                        status_now=locked.status)
     locked.confirmed_at = utcnow()

@@ -51,7 +51,7 @@ class Status(ApplicationStatus):
     completed (entered in the register), rejected, or cancelled (withdrawn before entry)."""
 
     # Filed by the owner: no department starts before the buyer confirms.
-    awaiting_confirmation = "awaiting_confirmation"
+    awaiting_buyer = "awaiting_buyer"  # (the status column holds 20 characters)
     awaiting_payment = "awaiting_payment"  # tax assessed: the one online payment of every tax and fee is due
     cancelled = "cancelled"
     FINAL = frozenset({"completed", "rejected", "cancelled"})

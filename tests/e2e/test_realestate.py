@@ -49,7 +49,7 @@ async def start_transfer(api: Api, seller: str, buyer: str, unit: str, **extra: 
     resp = await api.submit(seller, transfer_body(unit, buyer, **extra), path="/api/v1/transfers")
     assert resp.status_code == 202, dump(resp)
     app = resp.json()
-    assert app["status"] == "awaiting_confirmation" and {t["status"] for t in app["tasks"]} == {"waiting"}
+    assert app["status"] == "awaiting_buyer" and {t["status"] for t in app["tasks"]} == {"waiting"}
     confirmed = await api.http.post(f"/api/v1/transfers/{app['id']}/confirmation", headers=await api.as_(buyer))
     assert confirmed.status_code == 200, dump(confirmed)
     tasks = {t["department"]: t for t in confirmed.json()["tasks"]}

@@ -17,3 +17,17 @@ def test_the_services_documents_merge_without_conflict() -> None:
     for spec in registry.services().values():
         for prefix in spec.public_prefixes:
             assert any(path == prefix or path.startswith(prefix + "/") for path in merged["paths"]), prefix
+
+
+def test_every_status_a_service_declares_fits_the_status_column() -> None:
+    """Application statuses are stored in a 20-character column (PostgreSQL refuses longer ones)."""
+    import services.deregistration.domain
+    import services.realestate.domain
+    import services.registration.domain
+    import services.utilities.domain
+
+    for module in (services.registration.domain, services.deregistration.domain, services.utilities.domain,
+                   services.realestate.domain):
+        statuses = [getattr(module.Status, k) for k in dir(module.Status)
+                    if not k.startswith("_") and isinstance(getattr(module.Status, k), str)]
+        assert statuses and all(len(s) <= 20 for s in statuses), (module.__name__, statuses)
