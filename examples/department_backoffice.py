@@ -40,6 +40,7 @@ from shared.events import (
     task_subject,
 )
 from shared.logs import configure_logging
+from shared.natsauth import department_identity
 from shared.records import utcnow
 from shared.settings import get_settings
 
@@ -193,17 +194,25 @@ class SimulatedDepartment:
 
 async def run(departments: list[Simulated], reject_ratio: float, delay: float) -> None:
     settings = get_settings()
-    bus = Bus(settings.nats_url, name="onestop-simulated-departments")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    bus.start()
+    # Each department connects as itself, as a real back office would: it may read only its own tasks and
+    # answer only as itself (shared.natsauth).
+    buses: dict[Department, Bus] = {}
     for entry in departments:
+        bus = buses.get(entry.department)
+        if bus is None:
+            bus = buses[entry.department] = Bus(
+                settings.nats_url, name=f"onestop-department-{entry.department}", manage_streams=False,
+                seed=settings.nats_seed(department_identity(entry.department).name))
+            bus.start()
         bus.consume(SimulatedDepartment(bus, entry.department, reject_ratio, delay, entry.service).consumer())
     log.info("simulating departments", extra={"departments": [e.durable for e in departments]})
     await stop.wait()
-    await bus.close()
+    for bus in buses.values():
+        await bus.close()
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared import registry
+from shared import natsauth, registry
 from shared.settings import DEFAULT_NATS_PORT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +74,8 @@ class Stack:
         base.setdefault("ONESTOP_DATA_DIR", str(ROOT / ".data"))
         base.update(self.env)
         base.setdefault("ONESTOP_NATS_URL", f"nats://127.0.0.1:{base['ONESTOP_NATS_PORT']}")
+        # Every process connects to the bus as its own identity (shared.natsauth); the seeds live here.
+        base.setdefault("ONESTOP_NATS_CREDENTIALS_DIR", str(Path(base["ONESTOP_DATA_DIR"]) / "nats-auth"))
         base["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{base.get('PATH', '')}"
         base["PYTHONPATH"] = f"{ROOT}{os.pathsep}{base.get('PYTHONPATH', '')}".rstrip(os.pathsep)
         self.env = base
@@ -114,6 +116,7 @@ class Stack:
         command = os.path.expandvars(self.commands[name])
         if name == "nats":
             Path(self.env["ONESTOP_DATA_DIR"], "nats").mkdir(parents=True, exist_ok=True)
+            natsauth.prepare(Path(self.env["ONESTOP_NATS_CREDENTIALS_DIR"]))
         if self.log_dir:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = open(self.log_dir / f"{name}.log", "ab")

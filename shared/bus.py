@@ -9,6 +9,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import nats
 from nats.aio.client import Client as NATS
@@ -19,7 +20,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, S
 from nats.js.errors import BadRequestError, NotFoundError
 from pydantic import ValidationError
 
-from shared.events import CloudEvent, all_streams
+from shared.events import CloudEvent, all_streams, provenance_problem
 from shared.requestid import REQUEST_ID_HEADER, request_id_var
 
 log = logging.getLogger("onestop.bus")
@@ -59,9 +60,16 @@ class ConsumerSpec:
 class Bus:
     """The process's connection to NATS; reconnects forever and recreates what it needs after a restart."""
 
-    def __init__(self, url: str, name: str) -> None:
+    def __init__(self, url: str, name: str, *, seed: Path | None = None, manage_streams: bool = True) -> None:
         self.url = url
         self.name = name
+        # The nkey seed this process proves its identity with (shared.natsauth); None only on a broker
+        # without authentication.
+        self.seed = seed
+        # Services keep the streams' configuration; departments and the gateway only read and answer.
+        self.manage_streams = manage_streams
+        # Messages dropped because subject, source and data disagreed (a forged or misrouted event).
+        self.refused = 0
         self.nc: NATS | None = None
         self._js: JetStreamContext | None = None
         self._ready = asyncio.Event()
@@ -97,9 +105,11 @@ class Bus:
                     error_cb=self._on_error,
                     disconnected_cb=self._on_disconnected,
                     reconnected_cb=self._on_reconnected,
+                    nkeys_seed=str(self.seed) if self.seed else None,
                 )
                 self._js = self.nc.jetstream(timeout=10)
-                await self.ensure_streams()
+                if self.manage_streams:
+                    await self.ensure_streams()
                 self._ready.set()
                 log.info("bus connected", extra={"nats_url": self.url})
                 return
@@ -168,6 +178,9 @@ class Bus:
     async def _consume(self, spec: ConsumerSpec) -> None:
         await self._ready.wait()
         config = ConsumerConfig(
+            # Named as well as durable: the create request then names its filter in its subject, which is
+            # what the broker's permissions check (a department may only create consumers of its own tasks).
+            name=spec.durable,
             durable_name=spec.durable,
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
@@ -219,6 +232,14 @@ class Bus:
                       extra={"consumer": spec.durable, "subject": msg.subject, "error": str(exc)[:500]})
             await msg.term()
             return
+        problem = provenance_problem(msg.subject, event)
+        if problem is not None:
+            self.refused += 1
+            log.error("event refused: subject, source and data disagree",
+                      extra={"consumer": spec.durable, "subject": msg.subject, "event_id": event.id,
+                             "source": event.source, "problem": problem, "refused_total": self.refused})
+            await msg.term()
+            return
         token = request_id_var.set((msg.headers or {}).get(REQUEST_ID_HEADER) or event.correlationid or "-")
         try:
             await spec.handler(event, msg)
@@ -263,5 +284,6 @@ class Bus:
     async def _on_reconnected(self) -> None:
         log.info("nats reconnected")
         # A broker restarted without its store loses streams; recreate them.
-        with contextlib.suppress(Exception):
-            await self.ensure_streams()
+        if self.manage_streams:
+            with contextlib.suppress(Exception):
+                await self.ensure_streams()

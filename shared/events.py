@@ -169,6 +169,16 @@ class EnterpriseRegistered(EventData):
     registered_with: list[Department]
     has_tax_matters: bool = True
     customs_registered: bool = False
+    # Its investors, each as ``{"name", "id_number_masked"}`` (a resident ID masked as 110105********002X, or
+    # an enterprise investor's USCC): all of them sign a simplified deregistration's undertaking. Empty when
+    # the announcement does not say (older producers): the check is then skipped, and the skip recorded.
+    investors: list[dict[str, str]] = Field(default_factory=list)
+    # What bars a simplified deregistration (简易注销), as the registration authority knows it, e.g.
+    # "abnormal_operations" (经营异常名录), "serious_violation", "equity_frozen", "equity_pledged",
+    # "chattel_mortgage", "outward_investment", "under_investigation", "administrative_compulsion",
+    # "litigation", "revoked", "unexecuted_penalty", "approval_required". A later announcement of the same
+    # enterprise (re-published on this subject) replaces the list.
+    restrictions: list[str] = Field(default_factory=list)
 
 
 class EnterpriseStatusChanged(EventData):
@@ -303,6 +313,33 @@ def make_event(
         correlationid=correlation_id,
         data=data.model_dump(mode="json"),
     )
+
+
+def provenance_problem(subject: str, event: CloudEvent) -> str | None:
+    """Why an event on ``subject`` cannot be what it claims, or None: a service's events come from that
+    service and carry their subject as their type; a task request comes from its service and names it and
+    its department; an answer comes from its department (or from the service, announcing a back-office
+    decision) and names both. A consumer drops what disagrees (the broker's permissions are the first line:
+    this catches a party with valid credentials speaking for another)."""
+    parts = subject.split(".")
+    data = event.data
+    if parts[0] == "task" and len(parts) == 4 and parts[3] in set(TaskEventKind):
+        _, service, department, kind = parts
+        if data.get("service") != service or data.get("department") != department:
+            return f"data names {data.get('service')}/{data.get('department')}, the subject {service}/{department}"
+        allowed = {f"/onestop/{service}"} if kind == TaskEventKind.requested else {
+            f"/onestop/{service}", f"/onestop/department/{department}"}
+        if event.source not in allowed:
+            return f"source {event.source} may not send {kind} for {service}/{department}"
+        if event.name != f"task.{kind}":
+            return f"type {event.type} on a {kind} subject"
+        return None
+    if parts[0] in registry.services():
+        if event.source != f"/onestop/{parts[0]}":
+            return f"source {event.source} may not announce on {parts[0]}'s subjects"
+        if event.name != subject:
+            return f"type {event.type} on subject {subject}"
+    return None
 
 
 def asyncapi_document() -> dict[str, Any]:

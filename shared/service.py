@@ -17,9 +17,10 @@ from shared.bus import Bus, ConsumerSpec
 from shared.db import create_engine, create_sessionmaker, ping
 from shared.idempotency import purge_expired
 from shared.logs import configure_logging
+from shared.natsauth import identity_for_process
 from shared.outbox import OutboxRelay, UnitOfWork
 from shared.settings import Settings, get_settings
-from shared.web import health_router, install_common
+from shared.web import BodyLimitMiddleware, health_router, install_common, install_problem_openapi
 
 log = logging.getLogger("onestop.service")
 
@@ -36,7 +37,8 @@ class ServiceRuntime:
         self.name = settings.service
         self.engine = create_engine(settings.db_url)
         self.maker = create_sessionmaker(self.engine)
-        self.bus = Bus(settings.nats_url, name=f"onestop-{self.name}")
+        self.bus = Bus(settings.nats_url, name=f"onestop-{self.name}",
+                       seed=settings.nats_seed(identity_for_process(self.name)))
         self.relay = OutboxRelay(self.maker, self.bus, batch_size=settings.relay_batch_size,
                                  idle_seconds=settings.relay_idle_seconds)
         self._sweep_tasks: list[asyncio.Task[None]] = []
@@ -106,6 +108,7 @@ def create_service_app(
     """A service's FastAPI app whose lifespan opens the runtime, runs ``on_start`` (e.g. loading a dev data
     set) and starts its loops."""
     settings = settings or get_settings()
+    settings.refuse_unsafe()
     configure_logging(settings.service, settings.log_level)
 
     @asynccontextmanager
@@ -122,7 +125,11 @@ def create_service_app(
             await runtime.stop()
 
     app = FastAPI(title=title, lifespan=lifespan, docs_url="/docs")
+    # The gateway's limit again: a service called directly refuses what the gateway would (inside the
+    # request-context middleware added by install_common, so a 413 carries its request id).
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_common(app)
+    install_problem_openapi(app, settings)
 
     async def check_database() -> None:
         await app.state.runtime.check_database()

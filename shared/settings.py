@@ -12,6 +12,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import registry
 
+DEV_JWT_SECRET = "onestop-dev-secret-not-for-production-use-0123456789"
+# Secrets that are published (in this repository, in examples) and so sign nothing outside dev.
+KNOWN_SECRETS = frozenset({DEV_JWT_SECRET, "change-me", "changeme", "secret", "password", "onestop"})
+MIN_SECRET_LENGTH = 32
 # Our own nats-server; 4222 is left to whatever else runs on the machine.
 DEFAULT_NATS_PORT = 14222
 
@@ -30,13 +34,15 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("DATABASE_URL", "ONESTOP_DATABASE_URL")
     )
     nats_url: str = f"nats://127.0.0.1:{DEFAULT_NATS_PORT}"
+    # Where the bus identities' nkey seeds are (``shared.natsauth``); each process connects as its own.
+    nats_credentials_dir: Path | None = None
     log_level: str = "INFO"
     # Processes per service. Replicas share the service's durable consumers (JetStream spreads the
     # messages), its outbox and its sweeps; more than one wants PostgreSQL, as SQLite has one writer.
     workers: int = 1
 
     # Identity: HS256 with a shared secret (dev), or an OIDC issuer's JWKS (production).
-    jwt_secret: str = "onestop-dev-secret-not-for-production-use-0123456789"
+    jwt_secret: str = DEV_JWT_SECRET
     jwt_issuer: str = "https://auth.onestop.jiangmen.gov.cn"
     jwt_audience: str = "onestop-api"
     jwks_url: str | None = None
@@ -56,6 +62,13 @@ class Settings(BaseSettings):
     rate_limit_writes_per_minute: int = 1200
     rate_limit_reads_per_minute: int = 12000
     max_body_bytes: int = 1024 * 1024
+    # The proxies in front of the gateway whose X-Forwarded-For it believes: a comma list of addresses or
+    # networks (e.g. "10.0.0.0/8,127.0.0.1"). Empty (the default): nobody's, and the peer address is the client.
+    trusted_proxies: str = ""
+    # Live progress streams open at once per caller (token subject) and in all at one gateway process;
+    # one more is 429 with Retry-After.
+    progress_streams_per_caller: int = 5
+    progress_streams_total: int = 200
 
     # Background loops.
     relay_enabled: bool = True
@@ -97,6 +110,31 @@ class Settings(BaseSettings):
         """The async SQLAlchemy URL of this service's own database."""
         url = self.database_url or f"sqlite+aiosqlite:///{self.data_dir / (self.service + '.db')}"
         return async_database_url(url)
+
+    def unsafe_reasons(self) -> list[str]:
+        """Why this configuration must not serve outside dev: a default, published or short token secret
+        (anyone could sign an admin token), or an event bus without credentials."""
+        if self.env == "dev":
+            return []
+        reasons = []
+        if not self.jwks_url:
+            if self.jwt_secret in KNOWN_SECRETS:
+                reasons.append("ONESTOP_JWT_SECRET is a published default: set a secret of your own (or a JWKS URL)")
+            elif len(self.jwt_secret) < MIN_SECRET_LENGTH:
+                reasons.append(f"ONESTOP_JWT_SECRET has fewer than {MIN_SECRET_LENGTH} characters")
+        if self.env == "prod" and self.nats_credentials_dir is None:
+            reasons.append("ONESTOP_NATS_CREDENTIALS_DIR is not set: no process connects to the bus anonymously")
+        return reasons
+
+    def refuse_unsafe(self) -> None:
+        """Stop a process whose configuration ``unsafe_reasons`` finds unsafe, saying why."""
+        reasons = self.unsafe_reasons()
+        if reasons:
+            raise SystemExit("refusing to start outside dev: " + "; ".join(reasons))
+
+    def nats_seed(self, identity: str) -> Path | None:
+        """The seed file an identity connects to NATS with, when credentials are configured."""
+        return self.nats_credentials_dir / f"{identity}.nk" if self.nats_credentials_dir else None
 
     def service_url(self, service: str) -> str:
         """Base URL of a sibling service, as the gateway reaches it."""

@@ -25,7 +25,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from services.stack import Stack, free_port
-from shared import registry
+from shared import natsauth, registry
 from shared.events import CloudEvent
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,12 +50,22 @@ def nats_binary() -> str:
 
 
 class NatsServer:
-    """A real nats-server with JetStream on a free port and its own store."""
+    """A real nats-server with JetStream on a free port, its own store, and every party authenticated by its
+    own nkey (``shared.natsauth``; the seeds are in ``credentials``)."""
 
     def __init__(self, store: Path) -> None:
         self.port = free_port()
         self.store = store
+        self.credentials = store.parent / f"{store.name}-auth"
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def seed(self, identity: str = natsauth.OPERATOR) -> Path:
+        """The seed file an identity connects with."""
+        return natsauth.seed_path(self.credentials, identity)
+
+    async def connect(self, identity: str = natsauth.OPERATOR) -> Any:
+        """A client connection as ``identity`` (the operator, who may do anything, by default)."""
+        return await nats.connect(self.url, nkeys_seed=str(self.seed(identity)))
 
     @property
     def url(self) -> str:
@@ -63,9 +73,11 @@ class NatsServer:
 
     def start(self) -> None:
         self.store.mkdir(parents=True, exist_ok=True)
+        config = natsauth.prepare(self.credentials)
         with open(self.store.parent / f"{self.store.name}.log", "ab") as log:
             self.proc = subprocess.Popen(
-                [nats_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store)],
+                [nats_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store),
+                 "-c", str(config)],
                 stdout=log, stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 20
@@ -149,6 +161,7 @@ def make_stack(tmp: Path, databases: Databases, nats: NatsServer, **env: str) ->
         "ONESTOP_DATA_DIR": str(tmp / "data"),
         "ONESTOP_NATS_PORT": str(nats.port),
         "ONESTOP_NATS_URL": nats.url,
+        "ONESTOP_NATS_CREDENTIALS_DIR": str(nats.credentials),
         "ONESTOP_SWEEP_INTERVAL_SECONDS": "0.3",
         "ONESTOP_LOG_LEVEL": "INFO",
         **{f"ONESTOP_{name.upper()}_PORT": str(port) for name, port in ports.items()},
@@ -232,9 +245,15 @@ def dump(resp: httpx.Response) -> str:
     return resp.text[:3000]
 
 
-async def stream_events(url: str, stream: str, subject: str) -> list[CloudEvent]:
+async def connect_to_stack(stack: Stack, identity: str = natsauth.OPERATOR) -> Any:
+    """A client connection to a stack's broker as ``identity`` (the operator by default)."""
+    seed = natsauth.seed_path(Path(stack.env["ONESTOP_NATS_CREDENTIALS_DIR"]), identity)
+    return await nats.connect(stack.env["ONESTOP_NATS_URL"], nkeys_seed=str(seed))
+
+
+async def stream_events(broker: NatsServer | Stack, stream: str, subject: str) -> list[CloudEvent]:
     """Every event on a subject, read from the start of its stream (what a department would receive)."""
-    nc = await nats.connect(url)
+    nc = await (broker.connect() if isinstance(broker, NatsServer) else connect_to_stack(broker))
     try:
         js = nc.jetstream()
         sub = await js.pull_subscribe(subject, stream=stream, config=ConsumerConfig(

@@ -41,7 +41,7 @@ async def run(concurrent: int, workers: int) -> None:
                        ONESTOP_RATE_LIMIT_READS_PER_MINUTE="100000", ONESTOP_WORKERS=str(workers))
     stack.start_all()
     completed: dict[str, float] = {}
-    nc = await nats.connect(broker.url)
+    nc = await broker.connect()
 
     async def on_completed(msg: nats.aio.msg.Msg) -> None:
         completed[CloudEvent.model_validate_json(msg.data).data["application_id"]] = time.perf_counter()

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import nats
 import pytest
 
 from services.stack import Stack
@@ -132,9 +131,9 @@ def tasks_by_department(app: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {t["department"]: t for t in app["tasks"]}
 
 
-async def consumers_drained(url: str, *consumers: tuple[str, str]) -> None:
+async def consumers_drained(broker: NatsServer, *consumers: tuple[str, str]) -> None:
     """Wait until each (stream, durable) consumer has acknowledged everything it was given."""
-    nc = await nats.connect(url)
+    nc = await broker.connect()
     try:
         js = nc.jetstream()
 
@@ -340,7 +339,7 @@ async def test_customs_is_asked_only_when_the_enterprise_has_a_customs_registrat
         registered_at=datetime.now(LOCAL_TZ), licence_verification_code="CUSTOMSTESTCODE01",
         registered_with=["samr", "tax"], has_tax_matters=True, customs_registered=True)
     event = make_event("registration.enterprise.registered", announced, source_service="registration", subject=uscc)
-    nc = await nats.connect(dereg_nats.url)
+    nc = await dereg_nats.connect()
     await nc.jetstream().publish("registration.enterprise.registered", event.model_dump_json().encode(),
                                  headers={"Nats-Msg-Id": event.id})
     await nc.close()
@@ -449,14 +448,14 @@ async def test_restart_during_the_notice_period_and_the_timer_fires_once(api: Ap
     await licence_status(api, ent["code"], "revoked")
 
     # Exactly once: one end of the period announced, each department asked once.
-    events = await stream_events(dereg_nats.url, "DEREGISTRATION", "deregistration.application.>")
+    events = await stream_events(dereg_nats, "DEREGISTRATION", "deregistration.application.>")
     mine = [e.name for e in events if e.data["application_id"] == submitted["id"]]
     assert mine == ["deregistration.application.public_notice", "deregistration.application.in_progress",
                     "deregistration.application.completed"]
-    requests = await stream_events(dereg_nats.url, "TASKS", "task.deregistration.*.requested")
+    requests = await stream_events(dereg_nats, "TASKS", "task.deregistration.*.requested")
     asked = sorted(e.data["department"] for e in requests if e.data["application_id"] == submitted["id"])
     assert asked == ["hrss", "medicare", "samr"]
-    announced = await stream_events(dereg_nats.url, "DEREGISTRATION", "deregistration.enterprise.deregistered")
+    announced = await stream_events(dereg_nats, "DEREGISTRATION", "deregistration.enterprise.deregistered")
     cancelled = [e for e in announced if e.data["uscc"] == ent["uscc"]]
     assert len(cancelled) == 1
     assert sorted(cancelled[0].data["departments"]) == ["hrss", "medicare", "samr"]
@@ -482,18 +481,18 @@ async def test_redelivered_events_change_nothing_twice(api: Api, dereg_nats: Nat
 
     # The "resumed" and "registered" announcements arrive again, as after a relay's resend past JetStream's
     # duplicate window: the same event id under another Nats-Msg-Id.
-    resumed = [e for e in await stream_events(dereg_nats.url, "DEREGISTRATION", "deregistration.enterprise.resumed")
+    resumed = [e for e in await stream_events(dereg_nats, "DEREGISTRATION", "deregistration.enterprise.resumed")
                if e.data["uscc"] == uscc]
-    registered = [e for e in await stream_events(dereg_nats.url, "REGISTRATION", "registration.enterprise.registered")
+    registered = [e for e in await stream_events(dereg_nats, "REGISTRATION", "registration.enterprise.registered")
                   if e.data["uscc"] == uscc]
     assert len(resumed) == 1 and len(registered) == 1
-    nc = await nats.connect(dereg_nats.url)
+    nc = await dereg_nats.connect()
     js = nc.jetstream()
     for subject, event in (("deregistration.enterprise.resumed", resumed[0]),
                            ("registration.enterprise.registered", registered[0])):
         await js.publish(subject, event.model_dump_json().encode(), headers={"Nats-Msg-Id": str(uuid.uuid4())})
     await nc.close()
-    await consumers_drained(dereg_nats.url, ("DEREGISTRATION", "registration-enterprise-changes"),
+    await consumers_drained(dereg_nats, ("DEREGISTRATION", "registration-enterprise-changes"),
                             ("REGISTRATION", "deregistration-enterprise-registry"))
 
     assert (await api.http.get(f"/api/v1/licenses/{ent['code']}")).json()["status"] == "suspended"

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
 
-import nats
 import pytest
 
 from services.stack import Stack
@@ -122,7 +121,7 @@ async def test_redelivered_department_answer_changes_nothing(fault_stack: Stack,
 
     answer = TaskResolved(task_id=samr["id"], application_id=app_id, service="registration", department="samr",
                           outcome=TaskOutcome.approved, outputs={"licence_number": "DUPLICATE"}, round=1)
-    nc = await nats.connect(fault_nats.url)
+    nc = await fault_nats.connect()
     js = nc.jetstream()
     subject = task_subject("registration", "samr", "resolved")
     # The same event again past JetStream's duplicate window (another Nats-Msg-Id), and a fresh answer.
@@ -194,7 +193,7 @@ async def test_redelivered_supplier_answer_opens_no_second_account(fault_stack: 
     power = next(t for t in done["tasks"] if t["department"] == "power")
     answer = TaskResolved(task_id=power["id"], application_id=app_id, service="utilities", department="power",
                           outcome=TaskOutcome.approved, outputs={"account_number": "DL-SECOND"}, round=1)
-    nc = await nats.connect(fault_nats.url)
+    nc = await fault_nats.connect()
     js = nc.jetstream()
     subject = task_subject("utilities", "power", "resolved")
     again = make_event("task.utilities.power.resolved", answer, source_service="department/power")
@@ -263,7 +262,7 @@ async def test_redelivered_payment_is_taken_once(fault_stack: Stack, fault_api: 
     bank = next(t for t in done["tasks"] if t["department"] == "bank")
     answer = TaskResolved(task_id=bank["id"], application_id=app_id, service="realestate", department="bank",
                           outcome=TaskOutcome.approved, outputs={"paid_yuan": done["amount_due"]}, round=1)
-    nc = await nats.connect(fault_nats.url)
+    nc = await fault_nats.connect()
     js = nc.jetstream()
     again = make_event("task.realestate.bank.resolved", answer, source_service="department/bank")
     for _ in range(2):
@@ -276,7 +275,7 @@ async def test_redelivered_payment_is_taken_once(fault_stack: Stack, fault_api: 
 
     await eventually(consumer_caught_up, what="the answers consumer to drain")
     await nc.close()
-    split = await stream_events(fault_nats.url, "REALESTATE", "realestate.payment.split")
+    split = await stream_events(fault_nats, "REALESTATE", "realestate.payment.split")
     assert [e.subject for e in split].count(app_id) == 1
     after = (await fault_api.get(buyer, f"/api/v1/transfers/{app_id}")).json()
     assert after["payment"] == done["payment"] and after["certificates"] == done["certificates"]

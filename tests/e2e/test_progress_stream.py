@@ -10,7 +10,6 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import nats
 import pytest
 
 from services.stack import Stack
@@ -20,6 +19,7 @@ from tests.support import (
     EXAMPLE_REGISTRATION,
     Api,
     Databases,
+    connect_to_stack,
     dump,
     eventually,
     registration_body,
@@ -211,7 +211,7 @@ async def test_listeners_leave_no_consumers_behind(held: Stack, api: Api) -> Non
     owner = await api.as_("tidy-applicant")
     await asyncio.gather(*(read_events(api.http, events_path(app_id), owner, stop=lambda seen: len(seen) >= 1)
                            for _ in range(5)))
-    nc = await nats.connect(held.env["ONESTOP_NATS_URL"])
+    nc = await connect_to_stack(held)
     try:
         js = nc.jetstream()
 

@@ -9,14 +9,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import nats
 import pytest
 
 from services.stack import Stack
 from shared.events import TransferCompleted, TransferParty, make_event
 from shared.records import utcnow
 from shared.workdays import add_working_days
-from tests.support import Api, dump, eventually, registration_body
+from tests.support import Api, connect_to_stack, dump, eventually, registration_body
 
 pytestmark = pytest.mark.e2e
 CERTIFICATE = {"kind": "property_certificate", "number": "粤(2026)江门市不动产权第0000001号"}
@@ -26,9 +25,12 @@ ROAD_AND_GREEN = {"dig_city_road": True, "occupy_green_space": True, "highway": 
 
 
 async def open_enterprise(api: Api, owner: str) -> dict[str, Any]:
+    """A new enterprise of ``owner``'s, once the utilities service has learnt of it (its offer is there)."""
     resp = await api.submit(owner, registration_body())
     assert resp.status_code == 202, dump(resp)
-    return await api.wait_status(owner, f"/api/v1/registrations/{resp.json()['id']}", {"completed"})
+    done = await api.wait_status(owner, f"/api/v1/registrations/{resp.json()['id']}", {"completed"})
+    await offer_for(api, owner, done["enterprise"]["uscc"])
+    return done
 
 
 async def offer_for(api: Api, owner: str, uscc: str) -> dict[str, Any]:
@@ -87,7 +89,7 @@ async def test_proactive_offer_accepted_permits_together_four_accounts_and_trans
         buyers=[TransferParty(sub=buyer, name="李四")], linked_utilities=True, completed_at=utcnow())
     event = make_event("realestate.transfer.completed", transfer, source_service="realestate",
                        subject=transfer.transfer_id)
-    nc = await nats.connect(stack.env["ONESTOP_NATS_URL"])
+    nc = await connect_to_stack(stack)
     await nc.jetstream().publish("realestate.transfer.completed", event.model_dump_json().encode(),
                                  headers={"Nats-Msg-Id": event.id})
     await nc.close()

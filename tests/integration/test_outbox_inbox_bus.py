@@ -37,7 +37,7 @@ async def maker(databases: Databases) -> AsyncIterator[object]:
 
 @pytest.fixture
 async def bus(nats_server: NatsServer) -> AsyncIterator[Bus]:
-    bus = Bus(nats_server.url, name=f"test-{uuid.uuid4().hex[:6]}")
+    bus = Bus(nats_server.url, name=f"test-{uuid.uuid4().hex[:6]}", seed=nats_server.seed())
     await bus.connect()
     yield bus
     await bus.close()
@@ -117,7 +117,7 @@ async def test_consumer_retries_transient_and_terminates_poison(bus: Bus, nats_s
 
     bus.consume(ConsumerSpec(durable=f"test-{tag}", stream=TASKS_STREAM, filter_subjects=[f"task.test.{tag}.>"],
                              handler=handler, nak_delay=0.05))
-    nc = await nats.connect(nats_server.url)
+    nc = await nats_server.connect()
     js = nc.jetstream()
     events = {kind: CloudEvent(source="/test", type="test", data={"kind": kind}) for kind in ("ok", "flaky", "poison")}
     for kind, event in events.items():

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import importlib
 
+import pytest
+
 from services.gateway.openapi import merge
 from shared import registry
+from shared.settings import get_settings
 
 
-def test_the_services_documents_merge_without_conflict() -> None:
+def test_the_services_documents_merge_without_conflict(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONESTOP_ENV", "dev")  # the apps refuse to be built with production defaults
+    get_settings.cache_clear()
     gateway = importlib.import_module("services.gateway.app").app.openapi()
     documents = [(spec, importlib.import_module(spec.app_path.split(":")[0]).app.openapi())
                  for spec in registry.services().values()]
@@ -17,6 +22,7 @@ def test_the_services_documents_merge_without_conflict() -> None:
     for spec in registry.services().values():
         for prefix in spec.public_prefixes:
             assert any(path == prefix or path.startswith(prefix + "/") for path in merged["paths"]), prefix
+    get_settings.cache_clear()
 
 
 def test_every_status_a_service_declares_fits_the_status_column() -> None:

@@ -1,0 +1,72 @@
+"""Who is trusted: a configuration that would let anyone sign tokens or reach the bus anonymously refuses to
+start outside dev; an event whose subject, source and data disagree is refused by every consumer."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.events import (
+    EnterpriseRegistered,
+    TaskOutcome,
+    TaskRequested,
+    TaskResolved,
+    make_event,
+    provenance_problem,
+)
+from shared.natsauth import department_identity, service_identity
+from shared.records import utcnow
+from shared.settings import DEV_JWT_SECRET, Settings
+
+
+@pytest.mark.parametrize("secret", [DEV_JWT_SECRET, "change-me", "short-but-not-known"])
+def test_outside_dev_a_published_or_short_secret_refuses_to_start(secret: str, tmp_path: object) -> None:
+    settings = Settings(env="prod", jwt_secret=secret, nats_credentials_dir=tmp_path)
+    assert settings.unsafe_reasons()
+    with pytest.raises(SystemExit):
+        settings.refuse_unsafe()
+
+
+def test_outside_dev_the_bus_needs_credentials_and_dev_is_left_alone(tmp_path: object) -> None:
+    strong = "x" * 40
+    assert Settings(env="prod", jwt_secret=strong).unsafe_reasons() == [
+        "ONESTOP_NATS_CREDENTIALS_DIR is not set: no process connects to the bus anonymously"]
+    assert Settings(env="prod", jwt_secret=strong, nats_credentials_dir=tmp_path).unsafe_reasons() == []
+    assert Settings(env="prod", jwks_url="https://idp.example/jwks", nats_credentials_dir=tmp_path
+                    ).unsafe_reasons() == []
+    assert Settings(env="dev").unsafe_reasons() == []
+
+
+def answer(department: str, *, source: str) -> object:
+    data = TaskResolved(task_id="t", application_id="a", service="registration", department=department,  # type: ignore[arg-type]
+                        outcome=TaskOutcome.approved)
+    return make_event(f"task.registration.{department}.resolved", data, source_service=source)
+
+
+def test_answers_must_come_from_their_department_or_service_and_name_both() -> None:
+    assert provenance_problem("task.registration.tax.resolved", answer("tax", source="department/tax")) is None
+    assert provenance_problem("task.registration.tax.resolved", answer("tax", source="registration")) is None
+    assert provenance_problem("task.registration.tax.resolved", answer("bank", source="department/tax"))
+    assert provenance_problem("task.registration.tax.resolved", answer("tax", source="department/bank"))
+    assert provenance_problem("task.deregistration.tax.resolved", answer("tax", source="department/tax"))
+
+
+def test_requests_come_from_their_service_and_announcements_carry_their_subject() -> None:
+    request = make_event("task.registration.tax.requested", TaskRequested(
+        task_id="t", application_id="a", application_number="n", service="registration", department="tax",  # type: ignore[arg-type]
+        kind="k", due_at=utcnow()), source_service="registration")
+    assert provenance_problem("task.registration.tax.requested", request) is None
+    registered = make_event("registration.enterprise.registered", EnterpriseRegistered(
+        uscc="u", name="n", entity_type="e", district_code="d", address="a", owner="o", legal_representative="l",
+        registered_at=utcnow(), licence_verification_code="c", registered_with=[]), source_service="registration")
+    assert provenance_problem("registration.enterprise.registered", registered) is None
+    assert provenance_problem("registration.enterprise.changed", registered)
+    forged = registered.model_copy(update={"source": "/onestop/deregistration"})
+    assert provenance_problem("registration.enterprise.registered", forged)
+
+
+def test_permissions_name_only_a_partys_own_subjects() -> None:
+    tax = department_identity("tax")
+    assert "task.*.tax.resolved" in tax.publish and not any("samr" in s for s in tax.publish)
+    assert not any(s.startswith(("registration.", "deregistration.", "$JS.API.STREAM")) for s in tax.publish)
+    registration = service_identity("registration")
+    assert "registration.>" in registration.publish and "deregistration.>" not in registration.publish
