@@ -20,7 +20,7 @@ from shared.logs import configure_logging
 from shared.natsauth import identity_for_process
 from shared.outbox import OutboxRelay, UnitOfWork
 from shared.settings import Settings, get_settings
-from shared.web import BodyLimitMiddleware, health_router, install_common, install_problem_openapi
+from shared.web import health_router, install_common
 
 log = logging.getLogger("onestop.service")
 
@@ -125,11 +125,7 @@ def create_service_app(
             await runtime.stop()
 
     app = FastAPI(title=title, lifespan=lifespan, docs_url="/docs")
-    # The gateway's limit again: a service called directly refuses what the gateway would (inside the
-    # request-context middleware added by install_common, so a 413 carries its request id).
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_common(app)
-    install_problem_openapi(app, settings)
 
     async def check_database() -> None:
         await app.state.runtime.check_database()
