@@ -19,6 +19,7 @@ from services.deregistration.schemas import (
     SuspensionExtension,
     SuspensionList,
     SuspensionPublic,
+    SuspensionResume,
 )
 from shared.auth import CurrentPrincipal, submitting_for
 from shared.idempotency import Created, IdempotencyKey, create_once
@@ -47,8 +48,11 @@ async def submit(form: DeregistrationCreate, principal: CurrentPrincipal, runtim
                  key: IdempotencyKey) -> JSONResponse:
     """Deregister an enterprise (套餐式注销): one application to every department it holds (202: accepted).
 
-    The simplified procedure starts with the public notice of the undertaking, the general one with the
-    creditors' announcement; the departments are asked when that period is over.
+    The simplified procedure starts with the public notice of the undertaking (a 个体工商户: a 10-day
+    objection window, unpublished): tax, customs, social and medical insurance are asked at once and may
+    object during it; samr cancels the licence when it is over and nobody objected, then the accounts close.
+    The general procedure starts with the creditors' announcement (45 days; 60 for a 个人独资企业); then tax
+    and customs settle, samr cancels, and the accounts and insurances close.
     """
     applicant = submitting_for(principal, form.on_behalf_of)
 
@@ -142,10 +146,13 @@ async def get_suspension(suspension_id: str, principal: CurrentPrincipal, runtim
                                                                                        principal))
 
 
-@router.post("/suspensions/{suspension_id}/resume", response_model=SuspensionPublic)
-async def resume(suspension_id: str, principal: CurrentPrincipal, uow: Uow) -> SuspensionPublic:
-    """End a suspension early (the enterprise resumes business today), or withdraw one not started yet."""
-    suspension = await commands.resume(uow, suspension_id, principal)
+@router.post("/suspensions/{suspension_id}/resume", response_model=SuspensionPublic,
+             responses={422: {"description": "a resumption date outside the suspension, or over 30 days ago"}})
+async def resume(suspension_id: str, principal: CurrentPrincipal, uow: Uow,
+                 body: SuspensionResume | None = None) -> SuspensionPublic:
+    """End a suspension early, published now (提前恢复营业公示: the enterprise resumed today, or on
+    ``resumed_on`` within the last 30 days), or withdraw one not started yet."""
+    suspension = await commands.resume(uow, suspension_id, principal, body.resumed_on if body else None)
     await uow.commit()
     return await views.suspension_public(uow.session, suspension)
 

@@ -4,7 +4,10 @@ unit of work, which the route commits)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.deregistration import domain, handlers
 from services.deregistration.domain import SUSPENSION_NUMBER_PREFIX, Status, SuspensionStatus
@@ -23,6 +26,30 @@ from shared.refusals import Conflict, refuse_if
 from shared.settings import Settings
 from shared.tasks import load_tasks
 from shared.validation import Checks
+
+
+class PeriodSettings(BaseSettings):
+    """This service's own parameters (``ONESTOP_`` environment, beside ``shared.settings``): the 个体工商户
+    objection window and the 个人独资企业 creditors' announcement, in calendar days."""
+
+    model_config = SettingsConfigDict(env_prefix="ONESTOP_", extra="ignore")
+
+    individual_objection_days: float = 10
+    sole_proprietorship_notice_days: float = 60
+
+
+@lru_cache
+def _period_settings() -> PeriodSettings:
+    return PeriodSettings()
+
+
+def periods(settings: Settings) -> domain.Periods:
+    """Every notice period as configured (the common ones in ``Settings``, the entity types' ones here)."""
+    own = _period_settings()
+    return domain.Periods(public_notice_days=settings.public_notice_days,
+                          objection_window_days=own.individual_objection_days,
+                          creditor_notice_days=settings.creditor_notice_days,
+                          sole_proprietorship_notice_days=own.sole_proprietorship_notice_days)
 
 
 async def enterprise_state(uow: UnitOfWork, ent: EnterpriseView) -> domain.EnterpriseState:
@@ -58,31 +85,41 @@ async def _may_act(uow: UnitOfWork, enterprise: EnterpriseView, applicant: str, 
 
 async def submit(uow: UnitOfWork, form: DeregistrationCreate, *, applicant: str, submitted_by: str,
                  settings: Settings) -> DeregistrationApplication:
-    """Accept a deregistration: its notice period starts (public notice or creditors' announcement); the
-    departments are asked when it is over."""
+    """Accept a deregistration: its notice period starts (public notice, a 个体工商户's objection window, or
+    the creditors' announcement). In the simplified procedure the departments that may object are asked at
+    once; samr, and what follows it, when the period is over and nobody objected."""
     checks = Checks()
-    checks.problems.extend(domain.validate(form))
+    checks.problems.extend(domain.validate(form, handlers.local_today()))
     enterprise = await _locked_enterprise(uow, form.uscc, checks)
+    notes: list[domain.EligibilityNote] = []
+    if enterprise is not None:
+        # Who may act first (403/409 before anything about the enterprise is said), then every problem at once.
+        await _may_act(uow, enterprise, applicant, suspension=False)
+        investors = domain.investors_from(enterprise.investors)
+        problems, notes = domain.simplified_eligibility(form, investors, enterprise.restrictions or [])
+        checks.problems.extend(problems)
     refuse_if(checks.problems)
     assert enterprise is not None
-    await _may_act(uow, enterprise, applicant, suspension=False)
     now = utcnow()
     holdings = handlers.holdings_of(enterprise)
+    kind = domain.notice_kind(form.procedure, enterprise.entity_type)
     app = DeregistrationApplication(
         number="", uscc=enterprise.uscc, enterprise_name=enterprise.name, district_code=enterprise.district_code,
-        applicant=applicant, submitted_by=submitted_by, procedure=form.procedure,
-        status=domain.notice_status(form.procedure), stated_reason=form.reason, form=form.model_dump(mode="json"),
-        reason=None, created_at=now, updated_at=now,
+        applicant=applicant, submitted_by=submitted_by, procedure=form.procedure, status=kind, notice_kind=kind,
+        stated_reason=form.reason, form=form.model_dump(mode="json"), reason=None, created_at=now, updated_at=now,
         holdings={"registered_with": sorted(holdings.registered_with), "has_tax_matters": holdings.has_tax_matters,
                   "customs_registered": holdings.customs_registered},
+        eligibility=[{"check": n.check, "outcome": n.outcome, "note": n.note} for n in notes],
+        liquidation_filed_at=now if form.procedure == domain.Procedure.general else None,
     )
     enterprise.deregistration_id = app.id
     enterprise.updated_at = now
-    # Announced as .public_notice / .creditor_notice (its "submitted"); nobody is asked before the period ends.
-    await FLOW.submit(uow, app, district_code=enterprise.district_code, request_now=False, now=now)
-    length = domain.notice_length(form.procedure, settings.public_notice_days, settings.creditor_notice_days)
-    notice = timers.schedule(uow.session, domain.TIMER_NOTICE_END, app.id, now + length)
+    # Announced as .public_notice / .objection_window / .creditor_notice (its "submitted").
+    tasks = await FLOW.submit(uow, app, district_code=enterprise.district_code, request_now=False, now=now)
+    ends = now + domain.notice_length(form.procedure, enterprise.entity_type, periods(settings))
+    notice = timers.schedule(uow.session, domain.TIMER_NOTICE_END, app.id, ends)
     notice.created_at = now
+    handlers.ask_during_notice(uow, app, tasks, now=now, until=ends)
     return app
 
 
@@ -92,10 +129,12 @@ async def object_to(uow: UnitOfWork, application_id: str, *, objector: str, reas
     app = await FLOW.lock(uow, application_id)
     if app is None:
         raise FLOW.not_found()
-    if app.status != Status.public_notice:
+    kind = handlers.notice_kind_of(app)
+    if app.status in Status.FINAL or handlers.notice_over(app) or not domain.publicly_objectable(kind):
         raise Conflict("not_in_public_notice",
                        f"{app.number} is {app.status}: objections are taken during a simplified deregistration's "
-                       "public notice (creditors of a general one declare their claims to the liquidation group)",
+                       "public notice (creditors of a general one declare their claims to the liquidation group; "
+                       "a 个体工商户's objection window is the departments')",
                        title="Not in public notice", status_now=app.status)
     now = utcnow()
     objection = Objection(application_id=app.id, objector=objector, reason=reason, contact=contact, created_at=now)
@@ -114,7 +153,7 @@ async def supplement(uow: UnitOfWork, application_id: str, changes: Mapping[str,
     """The applicant's 补正: the form with the changes, checked again; the returning departments asked again."""
     app, form = await FLOW.open_supplement(uow, application_id, principal, changes)
     assert isinstance(form, DeregistrationCreate)
-    refuse_if(domain.validate(form))
+    refuse_if(domain.validate(form, handlers.local_today()))
     app.stated_reason = form.reason
     await FLOW.resubmit(uow, app, form)
     return app
@@ -123,8 +162,11 @@ async def supplement(uow: UnitOfWork, application_id: str, changes: Mapping[str,
 # --- 歇业备案 ------------------------------------------------------------------------------------------------
 
 
-def _schedule_end(uow: UnitOfWork, suspension: Suspension, day_seconds: float) -> None:
-    due = domain.scaled_due(domain.suspension_ends_at(suspension.end_date), utcnow(), day_seconds)
+async def _schedule_end(uow: UnitOfWork, suspension: Suspension, day_seconds: float) -> None:
+    """Resumed automatically at the end date, or when the enterprise's suspensions reach 3 years in total."""
+    others = await handlers.filings_of(uow.session, suspension.uscc, excluding=suspension.id)
+    last = domain.automatic_end(domain.Filing(suspension.start_date, suspension.end_date), others)
+    due = domain.scaled_due(domain.suspension_ends_at(last), utcnow(), day_seconds)
     timers.schedule(uow.session, domain.TIMER_SUSPENSION_END, suspension.id, due)
 
 
@@ -143,7 +185,7 @@ async def file_suspension(uow: UnitOfWork, form: SuspensionCreate, *, applicant:
     number = await next_application_number(uow.session, SUSPENSION_NUMBER_PREFIX, enterprise.district_code, today)
     suspension = Suspension(
         number=number, uscc=enterprise.uscc, enterprise_name=enterprise.name, applicant=applicant,
-        submitted_by=submitted_by, status=SuspensionStatus.filed, reason=form.reason,
+        submitted_by=submitted_by, status=SuspensionStatus.filed, cause=form.cause, reason=form.reason or "",
         start_date=filing.start, end_date=filing.end, delivery_address=form.delivery_address,
         created_at=now, updated_at=now,
     )
@@ -154,8 +196,8 @@ async def file_suspension(uow: UnitOfWork, form: SuspensionCreate, *, applicant:
     else:
         due = domain.scaled_due(domain.suspension_starts_at(filing), now, settings.suspension_day_seconds)
         timers.schedule(uow.session, domain.TIMER_SUSPENSION_START, suspension.id, due)
-    _schedule_end(uow, suspension, settings.suspension_day_seconds)
     await uow.session.flush()
+    await _schedule_end(uow, suspension, settings.suspension_day_seconds)
     return suspension
 
 
@@ -174,12 +216,16 @@ def _not_current(suspension: Suspension) -> Conflict:
                     title="Suspension not current", status_now=suspension.status)
 
 
-async def resume(uow: UnitOfWork, suspension_id: str, principal: Principal) -> Suspension:
-    """End a suspension early (the enterprise resumes business today), or withdraw one not started yet."""
+async def resume(uow: UnitOfWork, suspension_id: str, principal: Principal,
+                 resumed_on: str | None = None) -> Suspension:
+    """End a suspension early, published now (the enterprise resumed business today, or on ``resumed_on``
+    within the last 30 days), or withdraw one not started yet."""
     enterprise, suspension = await _locked_suspension(uow, suspension_id, principal)
     if suspension.status == SuspensionStatus.active:
-        await handlers.end_suspension(uow, enterprise, suspension, status=SuspensionStatus.resumed,
-                                      resumed_on=handlers.local_today())
+        filing = domain.Filing(suspension.start_date, suspension.end_date)
+        problems, day = domain.early_end_problems(filing, resumed_on, handlers.local_today())
+        refuse_if(problems)
+        await handlers.end_suspension(uow, enterprise, suspension, status=SuspensionStatus.resumed, resumed_on=day)
     elif suspension.status == SuspensionStatus.filed:
         await handlers.end_suspension(uow, enterprise, suspension, status=SuspensionStatus.withdrawn)
     else:
@@ -205,7 +251,7 @@ async def extend(uow: UnitOfWork, suspension_id: str, new_end: str, principal: P
     suspension.end_date = end
     suspension.updated_at = now
     await timers.cancel(uow.session, suspension.id, domain.TIMER_SUSPENSION_END, now=now)
-    _schedule_end(uow, suspension, settings.suspension_day_seconds)
+    await _schedule_end(uow, suspension, settings.suspension_day_seconds)
     if suspension.status == SuspensionStatus.active:
         handlers.announce_suspended(uow, enterprise, suspension)  # the same status, announced with its new end
     return suspension

@@ -34,6 +34,16 @@ class LiquidationIn(FormModel):
     members: list[SignatoryIn] = Field(default_factory=list, max_length=MAX_PEOPLE)
     leader: str | None = Field(default=None, max_length=SHORT,
                                description="the member who leads the group (defaults to the first)")
+    formed_on: str | None = Field(default=None, max_length=20,
+                                  description="ISO date the group was formed; it is filed within 10 days of it "
+                                              "(defaults to the day of the application)")
+
+
+class LiquidationReportIn(FormModel):
+    """一般注销: the liquidation report (清算报告), confirmed by the shareholders (股东会/投资人确认)."""
+
+    summary: str = Field(default="", max_length=4000, description="what was liquidated, paid and distributed")
+    confirmed_by_shareholders: bool = False
 
 
 class DeregistrationCreate(FormModel):
@@ -42,13 +52,21 @@ class DeregistrationCreate(FormModel):
     reason: str = Field(max_length=2000)
     undertaking: UndertakingIn | None = None
     liquidation: LiquidationIn | None = None
+    liquidation_report: LiquidationReportIn | None = Field(
+        default=None, description="一般注销: the liquidation report, confirmed by the shareholders (required)")
     on_behalf_of: str | None = Field(default=None, max_length=200,
                                      description="a clerk names the applicant they act for")
 
 
 class SuspensionCreate(FormModel):
     uscc: str = Field(max_length=40)
-    reason: str = Field(max_length=2000)
+    cause: str | None = Field(
+        default=None, max_length=30,
+        description='the statutory cause: "natural_disaster" (自然灾害), "accident" (事故灾难), "public_health" '
+                    '(公共卫生事件), "social_security" (社会安全事件), or "other" (then say what in reason)')
+    reason: str | None = Field(default=None, max_length=2000,
+                               description="what happened; required when the cause is other")
+    employees_consulted: bool = Field(default=False, description="the employees were consulted first (required)")
     start_date: str = Field(max_length=20, description="ISO date, today or later")
     end_date: str = Field(max_length=20, description="ISO date; the suspension is over when this day is")
     delivery_address: str = Field(max_length=1000, description="where legal documents are delivered while suspended")
@@ -56,5 +74,10 @@ class SuspensionCreate(FormModel):
                                      description="a clerk names the applicant they act for")
 
 
-# Version 1 is the shape above; a change of shape adds an upgrade step from the version before.
-FORM = FormShape(DeregistrationCreate, version=1)
+def _v1_to_v2(form: dict) -> dict:
+    """Version 2 added ``liquidation_report``: a general deregistration accepted before had none to carry."""
+    return {**form, "liquidation_report": form.get("liquidation_report")}
+
+
+# Version 1 had no liquidation report; a change of shape adds an upgrade step from the version before.
+FORM = FormShape(DeregistrationCreate, version=2, upgrades={1: _v1_to_v2})

@@ -20,6 +20,7 @@ class DeregistrationSupplement(FormModel):
     reason: str | None = Field(default=None, max_length=2000)
     undertaking: dict[str, Any] | None = None
     liquidation: dict[str, Any] | None = None
+    liquidation_report: dict[str, Any] | None = None
     note: str | None = Field(default=None, max_length=2000)
 
 
@@ -34,6 +35,7 @@ class ObjectionPublic(BaseModel):
     id: str
     application_id: str
     reason: str
+    department: str | None = Field(default=None, description="the department that objected (None: the public)")
     created_at: datetime
     application_status: str | None = None
 
@@ -41,11 +43,22 @@ class ObjectionPublic(BaseModel):
 class NoticePublic(BaseModel):
     """The public notice (简易注销公示) or creditor announcement (债权人公告) period."""
 
-    kind: Literal["public_notice", "creditor_notice"]
+    kind: Literal["public_notice", "objection_window", "creditor_notice"]
     starts_at: datetime
     ends_at: datetime
-    ended_at: datetime | None = Field(description="when the period was over and the departments were asked")
+    ended_at: datetime | None = Field(description="when the period was over (samr may be asked from then on)")
     cancelled_at: datetime | None = Field(description="when an objection stopped it")
+
+
+class EligibilityCheck(BaseModel):
+    check: str
+    outcome: Literal["passed", "skipped"]
+    note: str = ""
+
+
+class InvestorOnRecord(BaseModel):
+    name: str
+    id_number_masked: str
 
 
 class DeregistrationPublic(ApplicationPublic):
@@ -56,9 +69,10 @@ class DeregistrationPublic(ApplicationPublic):
     district_code: str
     stated_reason: str = Field(description="why the enterprise is deregistered (the request's reason)")
     notice: NoticePublic | None
-    objections: list[ObjectionPublic]
-
-
+    objections: list[ObjectionPublic] = Field(description="the public's, and departments' during the notice")
+    liquidation_filed_at: datetime | None = Field(description="一般注销: when the liquidation group was filed")
+    eligibility: list[EligibilityCheck] = Field(
+        description="简易注销: what the eligibility checks found (a check that could not be made: skipped, why)")
 
 
 class EnterprisePublic(BaseModel):
@@ -69,8 +83,11 @@ class EnterprisePublic(BaseModel):
     district_code: str
     status: str
     status_changed_at: datetime | None
+    entity_type: str
     departments: dict[str, list[str]] = Field(
         description="the departments one application reaches, per procedure (simplified, general)")
+    investors: list[InvestorOnRecord] = Field(description="as registration announced them (IDs masked)")
+    restrictions: list[str] = Field(description="what bars a simplified deregistration, as known from events")
     deregistration_id: str | None
     suspension_id: str | None
 
@@ -95,6 +112,14 @@ class SuspensionExtension(FormModel):
     reason: str | None = Field(default=None, max_length=500)
 
 
+class SuspensionResume(FormModel):
+    """An early end of a suspension (提前恢复营业), published now."""
+
+    resumed_on: str | None = Field(default=None, max_length=20,
+                                   description="ISO date business resumed (defaults to today); published within "
+                                               "30 days of it")
+
+
 class ExtensionPublic(BaseModel):
     previous_end_date: date
     end_date: date
@@ -109,11 +134,13 @@ class SuspensionPublic(BaseModel):
     applicant: str
     submitted_by: str
     status: Literal["filed", "active", "resumed", "ended", "withdrawn"]
+    cause: str | None = Field(description="the statutory cause (None: filed before causes were kept)")
     reason: str
     start_date: date
     end_date: date
     delivery_address: str
     resumed_on: date | None
+    published_at: datetime | None = Field(description="when the early end was published (提前恢复营业公示)")
     extensions: list[ExtensionPublic]
     days_used_before: int = Field(description="days of earlier suspensions of this enterprise, toward the cap")
     days_allowed: int = Field(description="the 3-year cap in days")

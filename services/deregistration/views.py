@@ -11,8 +11,10 @@ from services.deregistration.domain import Status
 from services.deregistration.models import DeregistrationApplication, EnterpriseView, Objection, Suspension
 from services.deregistration.schemas import (
     DeregistrationPublic,
+    EligibilityCheck,
     EnterprisePublic,
     ExtensionPublic,
+    InvestorOnRecord,
     NoticePublic,
     ObjectionPublic,
     PublicNotice,
@@ -39,26 +41,34 @@ async def deregistration_public(session: AsyncSession, app: DeregistrationApplic
     notice_timer = next((t for t in app_timers if t.kind == domain.TIMER_NOTICE_END), None)
     notice = None
     if notice_timer is not None:
-        notice = NoticePublic(kind=domain.notice_status(app.procedure), starts_at=app.created_at,
+        notice = NoticePublic(kind=handlers.notice_kind_of(app), starts_at=app.created_at,
                               ends_at=notice_timer.due_at, ended_at=notice_timer.fired_at,
                               cancelled_at=notice_timer.cancelled_at)
     return DeregistrationPublic(
         **application_fields(app, tasks), procedure=app.procedure, uscc=app.uscc,
         enterprise_name=app.enterprise_name, district_code=app.district_code, stated_reason=app.stated_reason,
-        notice=notice,
-        objections=[ObjectionPublic(id=o.id, application_id=o.application_id, reason=o.reason,
-                                    created_at=o.created_at) for o in objections],
+        notice=notice, objections=[objection_public(app, o, with_status=False) for o in objections],
+        liquidation_filed_at=app.liquidation_filed_at,
+        eligibility=[EligibilityCheck.model_validate(e) for e in app.eligibility or []],
     )
 
 
-def objection_public(app: DeregistrationApplication, objection: Objection) -> ObjectionPublic:
-    return ObjectionPublic(id=objection.id, application_id=app.id, reason=objection.reason,
-                           created_at=objection.created_at, application_status=app.status)
+def objection_public(app: DeregistrationApplication, objection: Objection, *,
+                     with_status: bool = True) -> ObjectionPublic:
+    """An objection; a department's names it (``dept:<code>`` objectors), the public's only its reason."""
+    department = objection.objector.removeprefix("dept:") if objection.objector.startswith("dept:") else None
+    return ObjectionPublic(id=objection.id, application_id=app.id, reason=objection.reason, department=department,
+                           created_at=objection.created_at, application_status=app.status if with_status else None)
 
 
 async def public_notices(session: AsyncSession, paging: PageQuery) -> list[PublicNotice]:
-    """Deregistrations in their notice period: who may object or declare a claim (names only)."""
-    query = select(DeregistrationApplication).where(DeregistrationApplication.status.in_(Status.NOTICE))  # type: ignore[attr-defined]
+    """Deregistrations in a published period: who may object or declare a claim (names only). A 个体工商户's
+    objection window is not published."""
+    published = [domain.NoticeKind.public_notice, domain.NoticeKind.creditor_notice]
+    query = select(DeregistrationApplication).where(
+        col(DeregistrationApplication.notice_kind).in_(published),
+        col(DeregistrationApplication.notice_ended_at).is_(None),
+        col(DeregistrationApplication.status).not_in(sorted(Status.FINAL)))
     _total, apps = await fetch_page(session, query, DeregistrationApplication.created_at.desc(), paging)  # type: ignore[attr-defined]
     notices = []
     for app in apps:
@@ -69,7 +79,8 @@ async def public_notices(session: AsyncSession, paging: PageQuery) -> list[Publi
         people = (form.get("undertaking") or {}).get("signatories") or (form.get("liquidation") or {}).get(
             "members") or []
         notices.append(PublicNotice(
-            application_id=app.id, number=app.number, procedure=app.procedure, kind=app.status, uscc=app.uscc,
+            application_id=app.id, number=app.number, procedure=app.procedure, kind=handlers.notice_kind_of(app),
+            uscc=app.uscc,
             enterprise_name=app.enterprise_name, stated_reason=app.stated_reason, starts_at=app.created_at,
             ends_at=due[0].due_at, signatories=[p["name"] for p in people]))
     return notices
@@ -83,8 +94,11 @@ async def enterprise_public(session: AsyncSession, uscc: str, principal: Princip
     holdings = handlers.holdings_of(ent)
     return EnterprisePublic(
         uscc=ent.uscc, name=ent.name, district_code=ent.district_code, status=ent.status,
-        status_changed_at=ent.status_changed_at,
+        status_changed_at=ent.status_changed_at, entity_type=ent.entity_type,
         departments={p.value: [str(d) for d in domain.departments_needed(holdings, p)] for p in domain.Procedure},
+        investors=[InvestorOnRecord(name=i.name, id_number_masked=i.id_number_masked)
+                   for i in domain.investors_from(ent.investors)],
+        restrictions=list(ent.restrictions or []),
         deregistration_id=ent.deregistration_id, suspension_id=ent.suspension_id,
     )
 
@@ -96,8 +110,9 @@ async def suspension_public(session: AsyncSession, suspension: Suspension) -> Su
     return SuspensionPublic(
         id=suspension.id, number=suspension.number, uscc=suspension.uscc, enterprise_name=suspension.enterprise_name,
         applicant=suspension.applicant, submitted_by=suspension.submitted_by, status=suspension.status,
-        reason=suspension.reason, start_date=suspension.start_date, end_date=suspension.end_date,
-        delivery_address=suspension.delivery_address, resumed_on=suspension.resumed_on,
+        cause=suspension.cause, reason=suspension.reason, start_date=suspension.start_date,
+        end_date=suspension.end_date, delivery_address=suspension.delivery_address, resumed_on=suspension.resumed_on,
+        published_at=suspension.published_at,
         extensions=[ExtensionPublic.model_validate(e) for e in suspension.extensions],
         days_used_before=domain.total_days(earlier), days_allowed=domain.cap_days(first),
         created_at=suspension.created_at, updated_at=suspension.updated_at,

@@ -1,7 +1,7 @@
 """套餐式注销 and 歇业备案 end to end through the gateway, with every process running on a real nats-server
 and real databases. This module runs its own stack: short periods, days of a suspension shortened to two
 seconds, and the tax bureau simulated for registration only — deregistration's tax tasks wait for an
-officer over HTTP, so a test can hold tax's answer."""
+officer over HTTP, so a test can hold tax's answer (or object with it)."""
 
 from __future__ import annotations
 
@@ -19,16 +19,18 @@ from shared.identifiers import generate_uscc
 from shared.workdays import LOCAL_TZ
 from tests.support import Api, Databases, NatsServer, dump, eventually, registration_body, running_stack, stream_events
 
-PUBLIC_NOTICE_SECONDS = 4.0
+PUBLIC_NOTICE_SECONDS = 6.0
+INDIVIDUAL_WINDOW_SECONDS = 3.0
 CREDITOR_NOTICE_SECONDS = 1.0
 SUSPENSION_DAY_SECONDS = 2.0
 ID = "11010519491231002X"
 
 
 def general_body(uscc: str) -> dict[str, Any]:
-    """The issue's example of a general deregistration, as it is."""
+    """A general deregistration: the liquidation group, and its report confirmed by the shareholders."""
     return {"uscc": uscc, "procedure": "general", "reason": "经营期满",
-            "liquidation": {"members": [{"name": "张三", "id_number": ID}]}}
+            "liquidation": {"members": [{"name": "张三", "id_number": ID}]},
+            "liquidation_report": {"summary": "债权债务已清理完毕", "confirmed_by_shareholders": True}}
 
 
 def simplified_body(uscc: str) -> dict[str, Any]:
@@ -42,8 +44,9 @@ def today() -> date:
 
 
 def suspension_body(uscc: str, start: date, end: date) -> dict[str, Any]:
-    return {"uscc": uscc, "reason": "受台风灾害影响暂停经营", "start_date": start.isoformat(),
-            "end_date": end.isoformat(), "delivery_address": "江门市蓬江区建设三路88号1201室"}
+    return {"uscc": uscc, "cause": "natural_disaster", "reason": "受台风灾害影响暂停经营", "employees_consulted": True,
+            "start_date": start.isoformat(), "end_date": end.isoformat(),
+            "delivery_address": "江门市蓬江区建设三路88号1201室"}
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +64,7 @@ def dereg_stack(tmp_path_factory: pytest.TempPathFactory, databases: Databases,
         ONESTOP_SIMULATED_DEPARTMENTS="samr,psb,registration.tax,hrss,medicare,hpf,bank,customs",
         ONESTOP_PUBLIC_NOTICE_DAYS=str(PUBLIC_NOTICE_SECONDS / 86400),
         ONESTOP_CREDITOR_NOTICE_DAYS=str(CREDITOR_NOTICE_SECONDS / 86400),
+        ONESTOP_INDIVIDUAL_OBJECTION_DAYS=str(INDIVIDUAL_WINDOW_SECONDS / 86400),
         ONESTOP_SUSPENSION_DAY_SECONDS=str(SUSPENSION_DAY_SECONDS),
     ) as stack:
         yield stack
@@ -127,6 +131,11 @@ async def decide(api: Api, department: str, task_id: str, outcome: str = "approv
     return resp.json()
 
 
+def at(moment: str) -> datetime:
+    """A time as the API writes it, to compare."""
+    return datetime.fromisoformat(moment)
+
+
 def tasks_by_department(app: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {t["department"]: t for t in app["tasks"]}
 
@@ -152,7 +161,8 @@ async def consumers_drained(broker: NatsServer, *consumers: tuple[str, str]) -> 
 # --- Both procedures to completion ---------------------------------------------------------------------------
 
 
-async def test_general_procedure_clears_tax_before_samr_and_the_licence_is_revoked(api: Api) -> None:
+async def test_general_procedure_clears_tax_before_samr_closes_insurance_after_and_revokes_the_licence(
+        api: Api) -> None:
     owner = "general-owner"
     ent = await open_enterprise(api, owner)
     assert ent["view"]["departments"]["general"] == ["samr", "tax", "hrss", "medicare"]
@@ -164,19 +174,15 @@ async def test_general_procedure_clears_tax_before_samr_and_the_licence_is_revok
     assert all(t["status"] == "waiting" for t in submitted["tasks"])
     path = f"/api/v1/deregistrations/{submitted['id']}"
 
-    # The announcement ends; tax is asked and holds its answer; the others work in parallel; samr waits.
+    # The announcement ends; tax is asked and holds its answer; samr waits for it, and social and medical
+    # insurance wait for samr (they close after the licence is cancelled).
     tax_task = await task_in_queue(api, "tax", submitted["id"])
     assert tax_task["kind"] == "tax_clearance" and tax_task["details"]["certificate_required"] is True
-
-    async def others_done_samr_waiting() -> dict[str, Any] | None:
-        app = (await api.get(owner, path)).json()
-        tasks = tasks_by_department(app)
-        done = tasks["hrss"]["status"] == tasks["medicare"]["status"] == "approved"
-        return app if done and tasks["tax"]["status"] == "requested" else None
-
-    held = await eventually(others_done_samr_waiting, what="hrss and medicare approved while tax holds")
-    samr = tasks_by_department(held)["samr"]
-    assert samr["status"] == "waiting" and samr["requested_at"] is None
+    held = await api.wait_status(owner, path, {"in_progress"})
+    assert held["liquidation_filed_at"] is not None and held["eligibility"] == []
+    for dept in ("samr", "hrss", "medicare"):
+        waiting = tasks_by_department(held)[dept]
+        assert waiting["status"] == "waiting" and waiting["requested_at"] is None, waiting
     samr_queue = (await api.http.get("/api/v1/departments/samr/tasks?status=",
                                      headers=await api.as_("samr-officer", "dept:samr"))).json()["items"]
     assert not any(t["application_id"] == submitted["id"] and t["status"] != "waiting" for t in samr_queue)
@@ -188,6 +194,8 @@ async def test_general_procedure_clears_tax_before_samr_and_the_licence_is_revok
     tasks = tasks_by_department(done)
     assert all(t["status"] == "approved" for t in done["tasks"])
     assert tasks["samr"]["requested_at"] >= tasks["tax"]["resolved_at"]
+    assert at(tasks["hrss"]["requested_at"]) >= at(tasks["samr"]["resolved_at"])
+    assert at(tasks["medicare"]["requested_at"]) >= at(tasks["samr"]["resolved_at"])
     assert tasks["samr"]["outputs"]["cancellation_number"]
     assert tasks["tax"]["outputs"]["tax_clearance_certificate"] == "QS-E2E-0001"
 
@@ -220,6 +228,13 @@ async def test_simplified_procedure_without_tax_matters_skips_tax_and_completes(
     submitted = await deregister(api, owner, simplified_body(ent["uscc"]))
     assert submitted["status"] == "public_notice"
     assert set(tasks_by_department(submitted)) == {"samr", "hrss", "medicare"}
+    # Every investor registration listed signed the undertaking (without a list, the skipped check is on record).
+    assert submitted["eligibility"][0]["check"] == "investors_signed"
+    assert submitted["eligibility"][0]["outcome"] == ("passed" if ent["view"]["investors"] else "skipped")
+    # Social and medical insurance are asked when the notice starts (they may object); samr is not.
+    asked = tasks_by_department(submitted)
+    assert asked["hrss"]["status"] == asked["medicare"]["status"] == "requested"
+    assert asked["samr"]["status"] == "waiting" and asked["samr"]["requested_at"] is None
     notice = submitted["notice"]
     assert notice["kind"] == "public_notice" and notice["ended_at"] is None
     ends = datetime.fromisoformat(notice["ends_at"]) - datetime.fromisoformat(notice["starts_at"])
@@ -232,7 +247,10 @@ async def test_simplified_procedure_without_tax_matters_skips_tax_and_completes(
 
     done = await api.wait_status(owner, f"/api/v1/deregistrations/{submitted['id']}", {"completed"})
     assert done["notice"]["ended_at"] is not None and done["notice"]["cancelled_at"] is None
-    assert min(t["requested_at"] for t in done["tasks"]) >= done["notice"]["ends_at"]
+    tasks = tasks_by_department(done)
+    assert at(tasks["hrss"]["requested_at"]) < at(done["notice"]["ends_at"])
+    assert at(tasks["samr"]["requested_at"]) >= at(done["notice"]["ends_at"])  # samr last: after the notice
+    assert at(tasks["samr"]["requested_at"]) >= max(at(tasks[d]["resolved_at"]) for d in ("hrss", "medicare"))
     await licence_status(api, ent["code"], "revoked")
 
 
@@ -259,9 +277,10 @@ async def test_an_objection_during_the_public_notice_stops_it(api: Api) -> None:
     stopped = (await api.get(owner, path)).json()
     assert stopped["status"] == "objected" and "尚欠货款" in stopped["reason"]
     assert [o["reason"] for o in stopped["objections"]] == ["该企业尚欠货款人民币5万元未清偿"]
-    # The period's timer is cancelled, so the departments are never asked.
+    # The period's timer is cancelled, so samr is never asked (the objecting departments were, at its start).
     assert stopped["notice"]["cancelled_at"] is not None and stopped["notice"]["ended_at"] is None
-    assert all(t["status"] == "waiting" for t in stopped["tasks"])
+    assert tasks_by_department(stopped)["samr"]["status"] == "waiting"
+    assert tasks_by_department(stopped)["tax"]["requested_at"] is not None
 
     late = await api.submit("another-creditor", {"reason": "也有异议"}, path=f"{path}/objections")
     assert late.status_code == 409 and late.json()["code"] == "not_in_public_notice"
@@ -329,33 +348,147 @@ async def test_unknown_cancelled_and_in_flight_are_refused_saying_which(api: Api
     assert (await api.get(owner, "/api/v1/deregistrations")).json()["total"] == 1
 
 
-async def test_customs_is_asked_only_when_the_enterprise_has_a_customs_registration(
-        api: Api, dereg_nats: NatsServer) -> None:
-    # An enterprise whose announcement says it holds a customs registration, published as registration would.
-    uscc = generate_uscc("440704")
+async def announce_enterprise(broker: NatsServer, owner: str, *, entity_type: str = "limited_company",
+                              registered_with: list[str] | None = None, category: str = "1",
+                              **extra: Any) -> str:
+    """An enterprise as registration would announce it, published on the stack's NATS (for what 企业开办
+    here does not open: a customs registration, a 个体工商户, listed investors or restrictions)."""
+    uscc = generate_uscc("440704", category)
     announced = EnterpriseRegistered(
-        uscc=uscc, name="江门市江海区海关测试进出口有限公司", entity_type="limited_company", district_code="440704",
-        address="江门市江海区某路1号", owner="customs-owner", legal_representative="张三",
-        registered_at=datetime.now(LOCAL_TZ), licence_verification_code="CUSTOMSTESTCODE01",
-        registered_with=["samr", "tax"], has_tax_matters=True, customs_registered=True)
+        uscc=uscc, name=f"江门市江海区{uuid.uuid4().hex[:6].upper()}测试商行", entity_type=entity_type,
+        district_code="440704", address="江门市江海区某路1号", owner=owner, legal_representative="张三",
+        registered_at=datetime.now(LOCAL_TZ), licence_verification_code=uuid.uuid4().hex[:16].upper(),
+        registered_with=registered_with or ["samr", "tax"], **extra)
     event = make_event("registration.enterprise.registered", announced, source_service="registration", subject=uscc)
-    nc = await dereg_nats.connect()
+    nc = await broker.connect()
     await nc.jetstream().publish("registration.enterprise.registered", event.model_dump_json().encode(),
                                  headers={"Nats-Msg-Id": event.id})
     await nc.close()
+    return uscc
 
+
+async def test_general_procedure_settles_customs_and_tax_before_samr(api: Api, dereg_nats: NatsServer) -> None:
+    # An enterprise whose announcement says it holds a customs registration, published as registration would.
+    uscc = await announce_enterprise(dereg_nats, "customs-owner", has_tax_matters=True, customs_registered=True)
     view = await known_enterprise(api, "customs-owner", uscc)
     assert view["departments"]["general"] == ["samr", "tax", "customs"]
     submitted = await deregister(api, "customs-owner", general_body(uscc))
+    path = f"/api/v1/deregistrations/{submitted['id']}"
     assert set(tasks_by_department(submitted)) == {"samr", "tax", "customs"}
-    task = await task_in_queue(api, "tax", submitted["id"])  # the plan runs: tax is asked, customs too
+    task = await task_in_queue(api, "tax", submitted["id"])  # the announcement is over: tax and customs asked
     assert task["details"]["uscc"] == uscc
 
-    async def customs_cancelled() -> bool:
-        app = (await api.get("customs-owner", f"/api/v1/deregistrations/{submitted['id']}")).json()
-        return tasks_by_department(app)["customs"]["status"] == "approved"
+    async def customs_cancelled_samr_waiting() -> dict[str, Any] | None:
+        app = (await api.get("customs-owner", path)).json()
+        tasks = tasks_by_department(app)
+        return app if tasks["customs"]["status"] == "approved" else None
 
-    await eventually(customs_cancelled, what="customs to cancel its registration")
+    held = await eventually(customs_cancelled_samr_waiting, what="customs to cancel its registration")
+    # Customs settled, tax has not: samr is not asked yet.
+    assert tasks_by_department(held)["samr"]["status"] == "waiting"
+    await decide(api, "tax", task["id"], outputs={"tax_clearance_certificate": "QS-E2E-0002"})
+    done = await api.wait_status("customs-owner", path, {"completed"})
+    tasks = tasks_by_department(done)
+    assert at(tasks["samr"]["requested_at"]) >= max(at(tasks[d]["resolved_at"]) for d in ("customs", "tax"))
+
+
+# --- Rule: in 简易注销 the departments object during the notice; samr is never asked then -------------------------
+
+
+async def test_tax_objecting_during_the_public_notice_stops_it_without_samr_ever_being_asked(
+        api: Api, dereg_nats: NatsServer) -> None:
+    owner = "tax-objects-owner"
+    ent = await open_enterprise(api, owner)  # with invoices: tax matters, so tax may object
+    submitted = await deregister(api, owner, simplified_body(ent["uscc"]))
+    path = f"/api/v1/deregistrations/{submitted['id']}"
+    assert submitted["status"] == "public_notice"
+
+    # Tax is asked as the notice starts (not after it), may object until its end, and objects.
+    task = await task_in_queue(api, "tax", submitted["id"])
+    assert task["details"]["objection"] is True and task["details"]["procedure"] == "simplified"
+    assert at(task["due_at"]) >= at(submitted["notice"]["ends_at"])
+    await decide(api, "tax", task["id"], "rejected", comment="尚有未缴清的税款及滞纳金")
+
+    stopped = await api.wait_status(owner, path, {"objected"})
+    assert "税务局" in stopped["reason"] and "未缴清的税款" in stopped["reason"]
+    assert [(o["department"], o["reason"]) for o in stopped["objections"]] == [("tax", "尚有未缴清的税款及滞纳金")]
+    assert stopped["notice"]["cancelled_at"] is not None and stopped["notice"]["ended_at"] is None
+    samr = tasks_by_department(stopped)["samr"]
+    assert samr["status"] == "waiting" and samr["requested_at"] is None
+
+    # Past the notice's end, still: samr was never asked, the licence is untouched, the enterprise is free again.
+    async def past_the_notice() -> bool:
+        return datetime.now(LOCAL_TZ) > datetime.fromisoformat(submitted["notice"]["ends_at"]) + timedelta(seconds=1)
+
+    await eventually(past_the_notice, timeout=PUBLIC_NOTICE_SECONDS + 5, what="the notice's end to pass")
+    later = (await api.get(owner, path)).json()
+    assert later["status"] == "objected" and tasks_by_department(later)["samr"]["requested_at"] is None
+    requests = await stream_events(dereg_nats, "TASKS", "task.deregistration.*.requested")
+    asked = {e.data["department"] for e in requests if e.data["application_id"] == submitted["id"]}
+    assert "samr" not in asked and "tax" in asked
+    assert (await api.http.get(f"/api/v1/licenses/{ent['code']}")).json()["status"] == "active"
+    assert (await known_enterprise(api, owner, ent["uscc"]))["deregistration_id"] is None
+
+
+# --- 个体工商户: no public notice, a 10-day objection window, samr last ------------------------------------------
+
+
+async def test_an_individual_business_deregisters_in_its_objection_window_with_samr_last(
+        api: Api, dereg_nats: NatsServer) -> None:
+    owner = "individual-owner"
+    investors = [{"name": "张三", "id_number_masked": "110105********002X"}]
+    uscc = await announce_enterprise(dereg_nats, owner, entity_type="individual_business", category="2",
+                                     registered_with=["samr", "tax", "hrss"], investors=investors)
+    view = await known_enterprise(api, owner, uscc)
+    assert view["entity_type"] == "individual_business" and view["investors"] == investors
+
+    # An undertaking without the operator is refused, naming them.
+    li_si = {"name": "李四", "id_number": "440704198503152340"}
+    stranger = simplified_body(uscc) | {"undertaking": {"no_outstanding_debts": True, "signatories": [li_si]}}
+    refused = await deregister(api, owner, stranger, expect=422)
+    assert [e["code"] for e in refused["errors"]] == ["investor_not_signed"]
+    assert "110105********002X" in refused["errors"][0]["message_en"]
+
+    submitted = await deregister(api, owner, simplified_body(uscc))
+    path = f"/api/v1/deregistrations/{submitted['id']}"
+    assert submitted["status"] == "objection_window" and submitted["notice"]["kind"] == "objection_window"
+    assert [(e["check"], e["outcome"]) for e in submitted["eligibility"]] == [("investors_signed", "passed"),
+                                                                             ("restrictions", "passed")]
+    window = datetime.fromisoformat(submitted["notice"]["ends_at"]) - datetime.fromisoformat(
+        submitted["notice"]["starts_at"])
+    assert abs(window.total_seconds() - INDIVIDUAL_WINDOW_SECONDS) < 0.5  # 10 days, shortened here
+    # Not published: it is not among the public notices, and the public cannot object to it.
+    notices = (await api.get("a-passer-by", "/api/v1/deregistrations/notices")).json()
+    assert submitted["id"] not in {n["application_id"] for n in notices}
+    objection = await api.submit("a-creditor", {"reason": "有异议"}, path=f"{path}/objections")
+    assert objection.status_code == 409 and objection.json()["code"] == "not_in_public_notice"
+
+    # The departments are asked at once and answer within the window; samr is not asked during it.
+    tax = await task_in_queue(api, "tax", submitted["id"])
+    assert tax["details"]["notice_kind"] == "objection_window"
+    await decide(api, "tax", tax["id"])
+    in_window = (await api.get(owner, path)).json()
+    if in_window["notice"]["ended_at"] is None:
+        assert in_window["status"] == "objection_window"
+        assert tasks_by_department(in_window)["samr"]["requested_at"] is None
+
+    done = await api.wait_status(owner, path, {"completed"})
+    tasks = tasks_by_department(done)
+    assert at(tasks["samr"]["requested_at"]) >= at(done["notice"]["ends_at"])
+    assert at(tasks["samr"]["requested_at"]) >= max(at(tasks[d]["resolved_at"]) for d in ("tax", "hrss"))
+    assert at(tasks["tax"]["requested_at"]) < at(done["notice"]["ends_at"])
+
+
+async def test_restrictions_known_from_events_refuse_the_simplified_route(api: Api, dereg_nats: NatsServer) -> None:
+    owner = "restricted-owner"
+    uscc = await announce_enterprise(dereg_nats, owner, restrictions=["abnormal_operations", "equity_pledged"])
+    view = await known_enterprise(api, owner, uscc)
+    assert view["restrictions"] == ["abnormal_operations", "equity_pledged"]
+    refused = await deregister(api, owner, simplified_body(uscc), expect=422)
+    assert [e["code"] for e in refused["errors"]] == ["not_eligible_abnormal_operations",
+                                                      "not_eligible_equity_pledged"]
+    # The general procedure is open to it.
+    assert (await deregister(api, owner, general_body(uscc)))["status"] == "creditor_notice"
 
 
 # --- 歇业备案 -------------------------------------------------------------------------------------------------
@@ -387,15 +520,16 @@ async def test_suspension_resumes_early_extends_in_its_window_and_keeps_the_thre
                                 path="/api/v1/suspensions")
     assert over_cap.status_code == 422 and over_cap.json()["errors"][0]["code"] == "suspension_cap_exceeded"
 
-    first = await api.submit(owner, suspension_body(uscc, today(), today() + timedelta(days=30)),
+    first = await api.submit(owner, suspension_body(uscc, today(), today() + timedelta(days=29)),
                              path="/api/v1/suspensions")
     assert first.status_code == 201, dump(first)
     first_id = first.json()["id"]
+    assert first.json()["cause"] == "natural_disaster"
     await licence_status(api, ent["code"], "suspended")
     twice = await api.submit(owner, suspension_body(uscc, today(), today()), path="/api/v1/suspensions")
     assert twice.status_code == 409 and twice.json()["code"] == "suspension_exists"
 
-    # The end is 30 days away: today is inside the window, so it may be extended (within the cap).
+    # The end is 29 days away: today is the first of the 30 days of the window, so it may be extended.
     headers = await api.as_(owner)
     extended = await api.http.post(f"/api/v1/suspensions/{first_id}/extension", headers=headers,
                                    json={"end_date": (today() + timedelta(days=60)).isoformat()})
@@ -407,9 +541,15 @@ async def test_suspension_resumes_early_extends_in_its_window_and_keeps_the_thre
                                 json={"end_date": (today() + timedelta(days=90)).isoformat()})
     assert early.status_code == 422 and early.json()["errors"][0]["code"] == "extension_window"
 
+    # An early end is published now (within 30 days of resuming, as the rule asks).
+    # (It started today: a resumption dated before that is refused too.)
+    before = await api.http.post(f"/api/v1/suspensions/{first_id}/resume", headers=headers,
+                                 json={"resumed_on": (today() - timedelta(days=1)).isoformat()})
+    assert before.status_code == 422 and before.json()["errors"][0]["code"] == "resumed_before_start"
     resumed = await api.http.post(f"/api/v1/suspensions/{first_id}/resume", headers=headers)
     assert resumed.status_code == 200, dump(resumed)
     assert resumed.json()["status"] == "resumed" and resumed.json()["resumed_on"] == today().isoformat()
+    assert resumed.json()["published_at"] is not None
     await licence_status(api, ent["code"], "active")
     again = await api.http.post(f"/api/v1/suspensions/{first_id}/resume", headers=headers)
     assert again.status_code == 409 and again.json()["code"] == "suspension_not_current"

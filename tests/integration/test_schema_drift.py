@@ -135,9 +135,11 @@ async def test_a_database_at_0001_gets_the_form_version_in_place(databases: Data
     table_name = f"{service}_application"
     await alembic("upgrade", service, url, "0001")
 
-    # The comparison is not blind: at 0001, the form version is exactly what the models have beyond it.
+    # The comparison is not blind: at 0001, the models have the form version beyond it (and whatever later
+    # revisions add).
     diffs = await on_database(url, lambda c: schema_drift(c, service))
-    assert [(d[0], d[2], d[3].name) for d in diffs] == [("add_column", table_name, "form_version")], readable(diffs)
+    added = [(d[2], d[3].name) for d in diffs if isinstance(d, tuple) and d[0] == "add_column"]
+    assert (table_name, "form_version") in added, readable(diffs)
 
     def insert(conn: Connection) -> dict[str, Any]:
         table = sa.Table(table_name, sa.MetaData(), autoload_with=conn)
