@@ -39,6 +39,7 @@ from shared.events import (
     make_event,
     task_subject,
 )
+from shared.identifiers import generate_uscc
 from shared.logs import configure_logging
 from shared.natsauth import department_identity
 from shared.records import utcnow
@@ -55,10 +56,17 @@ def outputs_for(task: TaskRequested) -> dict[str, Any]:
     uscc = task.details.get("uscc") or ""
     today = utcnow().date().isoformat()
     by_kind: dict[str, dict[str, Any]] = {
-        # 企业开办
-        "business_licence": {"licence_number": f"JM{suffix}"},
+        # 企业开办: samr assigns the USCC (赋码); tax confirms, registers for contributions (单位缴费登记) and
+        # grants the invoices asked for (数电发票 as an amount limit)
+        "business_licence": {"licence_number": f"JM{suffix}", "uscc": assigned_uscc(task)},
         "seal_filing": {"seal_filing_number": f"GA{suffix}", "fee": "0.00"},
-        "tax_confirmation": {"tax_registration": uscc, "invoice_grant": task.details.get("invoices")},
+        "tax_confirmation": {"tax_registration": uscc, "contribution_registration": f"JF{suffix}",
+                             "invoice_grant": task.details.get("invoices")},
+        # 变更登记 and 省内迁移: samr registers, tax follows
+        "change_registration": {"change_reference": f"BG{suffix}", "changed_on": today},
+        "move_registration": {"move_reference": f"QY{suffix}", "moved_on": today},
+        "tax_change": {"tax_change_reference": f"SWBG{suffix}", "changed_on": today},
+        "tax_move": {"tax_move_reference": f"SWQY{suffix}", "moved_on": today},
         "social_insurance_registration": {"employer_number": f"SB{suffix}"},
         "medical_insurance_registration": {"employer_number": f"YB{suffix}"},
         "housing_fund_account": {"housing_fund_account": f"GJJ{suffix}"},
@@ -98,6 +106,14 @@ def outputs_for(task: TaskRequested) -> dict[str, Any]:
         "mortgage_release": {"review_reference": f"DYZX{suffix}"},
     }
     return by_kind.get(task.kind, {"reference": f"{task.department.upper()}{suffix}"})
+
+
+def assigned_uscc(task: TaskRequested) -> str:
+    """The USCC the simulated samr assigns (赋码): authority 9, the category and the registering authority's
+    division its task names, a fresh organisation code. The same for every delivery of one task."""
+    details = task.details
+    division = details.get("registration_division") or details.get("district_code") or "440700"
+    return generate_uscc(division, details.get("uscc_category") or "1", rng=random.Random(task.task_id))
 
 
 def answer_id(task: TaskRequested) -> str:

@@ -197,6 +197,36 @@ class EnterpriseStatusChanged(EventData):
     at: datetime = Field(default_factory=lambda: datetime.now(UTC))  # consumers ignore one older than what they hold
 
 
+class OfficerSummary(BaseModel):
+    """A director, supervisor or manager as other services may know them (ID masked)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    role: str  # director | executive_director | supervisor | manager
+    id_number_masked: str
+
+
+class EnterpriseChanged(EventData):
+    """``registration.enterprise.changed``: a registered enterprise's change (变更登记) or intra-province move
+    (省内迁移) was registered. Carries the enterprise's registered details as they are now (a consumer may
+    simply refresh what it keeps), which of them changed, and what they were before."""
+
+    uscc: str
+    kind: Literal["change", "move"]
+    application_id: str
+    number: str
+    changed: list[str]  # of: name, address, district_code, registered_capital, business_scope, officers
+    name: str
+    address: str  # the standard address (标准化地址)
+    district_code: str
+    registered_capital: str | None = None  # yuan, a decimal string
+    business_scope: list[str] = Field(default_factory=list)
+    officers: list[OfficerSummary] = Field(default_factory=list)
+    previous: dict[str, Any] = Field(default_factory=dict)  # the changed fields' values before
+    changed_at: datetime
+
+
 class UtilityAccountChanged(EventData):
     """``utilities.account.<opened|transferred>``: a utility account at premises, and who holds it now."""
 
@@ -275,6 +305,11 @@ EVENT_CATALOGUE: dict[str, tuple[type[EventData], str]] = {
         "An application was submitted, returned, resumed, rejected or completed.",
     ),
     "registration.enterprise.registered": (EnterpriseRegistered, "A new enterprise holds a licence."),
+    "registration.enterprise.changed": (
+        EnterpriseChanged,
+        "A registered enterprise's name, address, capital, scope or officers changed (变更登记), or it moved to "
+        "another district (省内迁移).",
+    ),
     "deregistration.enterprise.deregistered": (EnterpriseStatusChanged, "An enterprise was cancelled."),
     "deregistration.enterprise.suspended": (EnterpriseStatusChanged, "An enterprise filed 歇业备案."),
     "deregistration.enterprise.resumed": (EnterpriseStatusChanged, "A suspended enterprise resumed."),

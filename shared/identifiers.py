@@ -2,6 +2,7 @@
 
 - 统一社会信用代码 USCC (GB 32100-2015) and the organisation code embedded in it (GB 11714-1997),
 - 居民身份证号码 resident ID number (GB 11643-1999),
+- the travel permits and passports residents of Hong Kong, Macao and Taiwan and foreigners identify with,
 - mainland mobile numbers,
 - human-readable application numbers (受理编号).
 
@@ -15,15 +16,19 @@ from __future__ import annotations
 import random
 import re
 import secrets
+import unicodedata
 from datetime import date
 
 __all__ = [
     "APPLICATION_NUMBER_RE",
+    "DOCUMENT_TYPES",
     "ORG_CODE_BODY_CHARSET",
     "USCC_AUTHORITY_CATEGORIES",
     "USCC_CHARSET",
     "USCC_CHECKSUM_EXCEPTIONS",
+    "USCC_LOOKALIKES",
     "birth_date_of",
+    "document_number_problem",
     "format_application_number",
     "generate_org_code",
     "generate_uscc",
@@ -32,11 +37,15 @@ __all__ = [
     "is_valid_resident_id",
     "is_valid_uscc",
     "make_uscc",
+    "mask_document_number",
     "mask_mobile",
     "mask_resident_id",
+    "normalise_document_number",
+    "normalise_uscc",
     "org_code_check_char",
     "resident_id_problem",
     "uscc_check_char",
+    "uscc_lookalike_fix",
 ]
 
 # ---------------------------------------------------------------------------------------------------------
@@ -104,6 +113,32 @@ def is_valid_uscc(code: str) -> bool:
     if code in USCC_CHECKSUM_EXCEPTIONS:
         return True
     return is_valid_org_code(code[8:17]) and uscc_check_char(code[:17]) == code[17]
+
+
+# Letters the standard leaves out because they read as digits: typed for the digit, they can never be right.
+USCC_LOOKALIKES = {"O": "0", "I": "1"}
+_SPACES_AND_DASHES = re.compile(r"[\s\-‐‑‒–—―－]+")
+
+
+def normalise_uscc(text: str) -> str:
+    """A USCC as typed, in the form it is checked and stored in: full-width characters made half-width (NFKC),
+    spaces and dashes removed, letters upper case. ``" ９１４４ ０７００-708039146q "`` ->
+    ``"91440700708039146Q"``. Nothing else is changed (an ``O`` stays an ``O``: see ``uscc_lookalike_fix``);
+    anything that is not a string comes back as it is, for the validator to refuse."""
+    if not isinstance(text, str):
+        return text
+    return _SPACES_AND_DASHES.sub("", unicodedata.normalize("NFKC", text)).upper()
+
+
+def uscc_lookalike_fix(code: str) -> str | None:
+    """The valid USCC ``code`` would be with every ``O`` read as ``0`` and every ``I`` as ``1``, when ``code``
+    (normalised) is itself invalid and that reading is valid; otherwise None. The standard's character set has
+    no ``O`` or ``I``, so this reading is the only one that can make such a code valid."""
+    code = normalise_uscc(code)
+    if not isinstance(code, str) or is_valid_uscc(code) or not any(ch in USCC_LOOKALIKES for ch in code):
+        return None
+    fixed = "".join(USCC_LOOKALIKES.get(ch, ch) for ch in code)
+    return fixed if is_valid_uscc(fixed) else None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -261,6 +296,58 @@ def mask_resident_id(id_number: str) -> str:
     without the birth date being disclosed. Works on any string (even invalid ones), never raising.
     """
     return _mask(_normalise_resident_id(id_number), 6, 4)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Identity documents 身份证件: resident ID, travel permits of Hong Kong, Macao and Taiwan residents, passports
+# ---------------------------------------------------------------------------------------------------------
+
+# document type -> (Chinese name, English name)
+DOCUMENT_TYPES: dict[str, tuple[str, str]] = {
+    "resident_id": ("居民身份证", "resident ID card"),
+    "hk_macao_permit": ("港澳居民来往内地通行证", "Mainland Travel Permit for Hong Kong and Macao Residents"),
+    "taiwan_permit": ("台湾居民来往大陆通行证", "Mainland Travel Permit for Taiwan Residents"),
+    "passport": ("护照", "passport"),
+}
+# 回乡证: H (Hong Kong) or M (Macao) and 8 digits, the card of 2013 on (10 digits on the booklet before it).
+_HK_MACAO_PERMIT_RE = re.compile(r"[HM][0-9]{8}(?:[0-9]{2})?")
+# 台胞证: 8 digits on the card of 2015 on; the booklet before it had 10 digits and a letter in brackets.
+_TAIWAN_PERMIT_RE = re.compile(r"[0-9]{8}|[0-9]{10}(?:\([A-Z]\)|[A-Z])?")
+# ICAO 9303: a passport number is at most 9 characters in the machine-readable zone; some states issue
+# longer ones in the visual zone. Letters and digits only.
+_PASSPORT_RE = re.compile(r"[A-Z0-9]{5,17}")
+
+
+def normalise_document_number(number: str) -> str:
+    """A document number as compared and checked: half-width (NFKC), no spaces, upper case."""
+    if not isinstance(number, str):
+        return number
+    return "".join(unicodedata.normalize("NFKC", number).split()).upper()
+
+
+def document_number_problem(document_type: str, number: str, today: date | None = None) -> str | None:
+    """None when ``number`` is a well-formed number of a document of ``document_type`` (a key of
+    ``DOCUMENT_TYPES``), else what is wrong: for a resident ID, ``resident_id_<problem>`` as
+    ``resident_id_problem`` says; otherwise ``<document_type>_invalid``; ``document_type_unknown`` for a type
+    that is not one of them. Numbers are normalised first (``normalise_document_number``)."""
+    if document_type not in DOCUMENT_TYPES:
+        return "document_type_unknown"
+    normalised = normalise_document_number(number)
+    if document_type == "resident_id":
+        problem = resident_id_problem(normalised, today)
+        return f"resident_id_{problem}" if problem else None
+    pattern = {"hk_macao_permit": _HK_MACAO_PERMIT_RE, "taiwan_permit": _TAIWAN_PERMIT_RE,
+               "passport": _PASSPORT_RE}[document_type]
+    return None if isinstance(normalised, str) and pattern.fullmatch(normalised) else f"{document_type}_invalid"
+
+
+def mask_document_number(document_type: str, number: str) -> str:
+    """Mask any identity document's number for those who do not need it whole: a resident ID as
+    ``mask_resident_id``; a permit or passport keeps its first character and last two
+    (``H12345678`` -> ``H******78``)."""
+    if document_type == "resident_id":
+        return mask_resident_id(number)
+    return _mask(normalise_document_number(number), 1, 2)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -64,9 +64,9 @@ class ServiceSpec:
 _BUILTIN: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         name="registration", port=8001, title="Registration service (企业开办)",
-        public_prefixes=("/api/v1/registrations", "/api/v1/licenses"),
+        public_prefixes=("/api/v1/registrations", "/api/v1/licenses", "/api/v1/changes"),
         anonymous_prefixes=("/api/v1/licenses/",),
-        application_paths=("/api/v1/registrations",),
+        application_paths=("/api/v1/registrations", "/api/v1/changes"),
     ),
     ServiceSpec(
         name="deregistration", port=8002, title="Deregistration service (套餐式注销, 歇业备案)",

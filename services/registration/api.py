@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from services.registration import commands, domain, views
-from services.registration.handlers import FLOW
 from services.registration.schemas import (
+    ChangeCreate,
+    ChangePublic,
+    ChangeSupplement,
     LicencePublic,
     RegistrationCreate,
     RegistrationPublic,
@@ -15,12 +19,17 @@ from services.registration.schemas import (
 )
 from shared.auth import CurrentPrincipal, submitting_for
 from shared.idempotency import Created, IdempotencyKey, create_once
-from shared.kit import add_application_reads
 from shared.outbox import UnitOfWork
+from shared.pagination import Page, Paging
 from shared.problems import problem_of
 from shared.service import Runtime, Uow
 
 router = APIRouter(prefix="/api/v1", tags=["registration 企业开办"])
+CHANGE_REFUSALS: dict[int | str, dict[str, Any]] = {
+    403: {"description": "not the enterprise's owner (or a clerk for them)"},
+    409: {"description": "Idempotency-Key in use, the enterprise is cancelled, or another change is in flight"},
+    422: {"description": "problems, every one named"},
+}
 
 
 @router.post("/registrations", status_code=202, response_model=RegistrationPublic,
@@ -40,7 +49,20 @@ async def submit(form: RegistrationCreate, principal: CurrentPrincipal, runtime:
                              on_conflict=lambda: problem_of(domain.name_taken(form.enterprise.name)))
 
 
-add_application_reads(router, FLOW, "/registrations", RegistrationPublic, views.registration_public)
+@router.get("/registrations", response_model=Page[RegistrationPublic])
+async def list_registrations(principal: CurrentPrincipal, runtime: Runtime,
+                             paging: Paging) -> Page[RegistrationPublic]:
+    """The caller's own 企业开办 applications (a clerk's: those they submitted; an admin's: all), newest first."""
+    async with runtime.maker() as session:
+        return await views.own_registrations(session, principal, paging)
+
+
+@router.get("/registrations/{application_id}", response_model=RegistrationPublic)
+async def get_registration(application_id: str, principal: CurrentPrincipal, runtime: Runtime) -> RegistrationPublic:
+    """One application, live. Another applicant's answers 404, as a missing one does."""
+    async with runtime.maker() as session:
+        app = await views.readable(session, application_id, principal, opening=True)
+        return await views.registration_public(session, app)
 
 
 @router.patch("/registrations/{application_id}", response_model=RegistrationPublic)
@@ -51,6 +73,48 @@ async def supplement(application_id: str, body: RegistrationSupplement, principa
     app = await commands.supplement(uow, application_id, changes, principal)
     await uow.commit()
     return await views.registration_public(uow.session, app)
+
+
+@router.post("/changes", status_code=202, response_model=ChangePublic, responses=CHANGE_REFUSALS)
+async def submit_change(form: ChangeCreate, principal: CurrentPrincipal, runtime: Runtime,
+                        key: IdempotencyKey) -> JSONResponse:
+    """File a registered enterprise's change (变更登记: name, address, registered capital, business scope,
+    officers; only what changes) or its move to another district (省内迁移, ``kind: move``): samr, then tax
+    (202: accepted). Only the enterprise's owner files (403)."""
+    applicant = submitting_for(principal, form.on_behalf_of)
+
+    async def create(uow: UnitOfWork) -> Created:
+        app = await commands.submit_change(uow, form, applicant=applicant, submitted_by=principal.sub)
+        return Created(202, (await views.change_public(uow.session, app)).model_dump(mode="json"), app.id)
+
+    # A unique clash that is not a same-key twin is a concurrent reservation of the new name.
+    return await create_once(runtime.uow, principal.sub, key, form.model_dump(mode="json"), create,
+                             on_conflict=lambda: problem_of(domain.name_taken(form.name or "", ["name"])))
+
+
+@router.get("/changes", response_model=Page[ChangePublic])
+async def list_changes(principal: CurrentPrincipal, runtime: Runtime, paging: Paging) -> Page[ChangePublic]:
+    """The caller's own changes and moves, newest first."""
+    async with runtime.maker() as session:
+        return await views.own_changes(session, principal, paging)
+
+
+@router.get("/changes/{application_id}", response_model=ChangePublic)
+async def get_change(application_id: str, principal: CurrentPrincipal, runtime: Runtime) -> ChangePublic:
+    """One change or move, live. Another applicant's answers 404, as a missing one does."""
+    async with runtime.maker() as session:
+        return await views.change_public(session, await views.readable(session, application_id, principal,
+                                                                       opening=False))
+
+
+@router.patch("/changes/{application_id}", response_model=ChangePublic, responses=CHANGE_REFUSALS)
+async def supplement_change(application_id: str, body: ChangeSupplement, principal: CurrentPrincipal,
+                            uow: Uow) -> ChangePublic:
+    """Send what a department asked for (补正) on a change or move; the returning departments are asked again."""
+    changes = body.model_dump(exclude_none=True, exclude={"note"})
+    app = await commands.supplement_change(uow, application_id, changes, principal)
+    await uow.commit()
+    return await views.change_public(uow.session, app)
 
 
 @router.get("/licenses/{verification_code}", response_model=LicencePublic, tags=["public"])

@@ -1,5 +1,5 @@
-"""What the registration service answers with: applications, their enterprise and licence, and the public
-licence (read side; no changes here)."""
+"""What the registration service answers with: openings and changes, their enterprise and licence, and the
+public licence (read side; nothing is changed here)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,20 @@ from sqlmodel import select
 
 from services.registration import domain
 from services.registration.domain import Status
+from services.registration.handlers import FLOW, OPENING, change_form_of, change_values
 from services.registration.models import Enterprise, Licence, RegistrationApplication
-from services.registration.schemas import EnterpriseSummary, LicencePublic, LicenceSummary, RegistrationPublic
+from services.registration.schemas import (
+    ChangePublic,
+    ChangeValues,
+    EnterpriseSummary,
+    LicencePublic,
+    LicenceSummary,
+    RegistrationPublic,
+)
 from shared.applications import application_fields
+from shared.auth import Principal
 from shared.money import fen_to_yuan
+from shared.pagination import Page, PageQuery
 from shared.refusals import NotFound
 from shared.tasks import load_tasks
 
@@ -29,6 +39,47 @@ async def registration_public(session: AsyncSession, app: RegistrationApplicatio
         if enterprise else None,
         license=LicenceSummary(verification_code=licence.verification_code) if licence else None,
     )
+
+
+async def change_public(session: AsyncSession, app: RegistrationApplication) -> ChangePublic:
+    """One change or move as its applicant sees it, with the enterprise as it is once the change completed."""
+    tasks = await load_tasks(session, app.id)
+    enterprise = licence = None
+    if app.status == Status.completed and app.enterprise_uscc:
+        enterprise = await session.get(Enterprise, app.enterprise_uscc)
+        licence = (await session.execute(select(Licence).where(Licence.uscc == app.enterprise_uscc))
+                   ).scalar_one_or_none()
+    changes = ChangeValues.model_validate(change_values(app, change_form_of(app), full_ids=False))
+    return ChangePublic(
+        **application_fields(app, tasks), kind=app.kind, uscc=app.enterprise_uscc or "",
+        enterprise_name=app.enterprise_name, district_code=app.district_code, changes=changes,
+        enterprise=EnterpriseSummary(uscc=enterprise.uscc, name=enterprise.name, status=enterprise.status)
+        if enterprise else None,
+        license=LicenceSummary(verification_code=licence.verification_code) if licence else None,
+    )
+
+
+async def own_registrations(session: AsyncSession, principal: Principal, paging: PageQuery) -> Page[RegistrationPublic]:
+    """The caller's 企业开办 applications, newest first."""
+    total, apps = await FLOW.own_page(session, principal, paging, RegistrationApplication.kind == OPENING)
+    return Page[RegistrationPublic](items=[await registration_public(session, a) for a in apps], total=total,
+                                    limit=paging.limit, offset=paging.offset)
+
+
+async def own_changes(session: AsyncSession, principal: Principal, paging: PageQuery) -> Page[ChangePublic]:
+    """The caller's changes and moves, newest first."""
+    total, apps = await FLOW.own_page(session, principal, paging, RegistrationApplication.kind != OPENING)
+    return Page[ChangePublic](items=[await change_public(session, a) for a in apps], total=total,
+                              limit=paging.limit, offset=paging.offset)
+
+
+async def readable(session: AsyncSession, application_id: str, principal: Principal, *,
+                   opening: bool) -> RegistrationApplication:
+    """The caller's application of the kind a path serves; another kind answers 404, as a missing one does."""
+    app = await FLOW.readable(session, application_id, principal)
+    if (app.kind == OPENING) != opening:
+        raise FLOW.not_found()
+    return app
 
 
 async def licence_public(session: AsyncSession, verification_code: str) -> LicencePublic:

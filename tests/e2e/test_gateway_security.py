@@ -237,7 +237,8 @@ async def test_answers_whitelist_fields_and_mask_what_the_caller_does_not_need(a
                             "legal_representative", "registered_capital", "address", "business_scope",
                             "registered_at", "status_changed_at"}
 
-    # A department sees what it needs: samr the whole form, the others the legal representative masked.
+    # A department sees what it needs: samr the whole form, psb (seal filing) the real identity the law asks
+    # for, the others the legal representative masked.
     admin = await api.as_("root", "admin")
     seen: dict[str, dict] = {}
     for department in ("samr", "tax", "psb", "hrss", "medicare"):
@@ -247,7 +248,8 @@ async def test_answers_whitelist_fields_and_mask_what_the_caller_does_not_need(a
         task = next(t for t in queue.json()["items"] if t["application_id"] == world.clerks)
         seen[department] = task["details"]
     assert seen["samr"]["form"]["legal_representative"]["id_number"] == RESIDENT_ID
-    for department in ("tax", "psb", "hrss", "medicare"):
+    assert seen["psb"]["legal_representative"]["id_number"] == RESIDENT_ID
+    for department in ("tax", "hrss", "medicare"):
         text = json.dumps(seen[department], ensure_ascii=False)
         assert RESIDENT_ID not in text and MOBILE not in text, department
         assert seen[department]["legal_representative"]["id_number"] == "110105********002X"

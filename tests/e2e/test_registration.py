@@ -4,10 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
 
 from services.stack import Stack
-from shared.identifiers import is_valid_uscc
-from tests.support import Api, dump, eventually, registration_body
+from shared.departments import Department
+from shared.events import TaskOutcome, TaskResolved, make_event, task_subject
+from shared.identifiers import generate_uscc, is_valid_uscc
+from shared.natsauth import department_identity
+from tests.support import (
+    Api,
+    Databases,
+    connect_to_stack,
+    dump,
+    eventually,
+    registration_body,
+    running_stack,
+    stream_events,
+)
 
 
 async def test_example_reaches_completed_with_valid_uscc_and_verifiable_licence(api: Api) -> None:
@@ -176,3 +192,239 @@ async def test_lists_are_bounded_and_answer_422_beyond(api: Api) -> None:
             resp = await api.get("pager", f"{path}?{query}")
             assert resp.status_code == 422, (path, query, dump(resp))
             assert resp.headers["content-type"].startswith("application/problem+json")
+
+
+# --- Company-law checks at opening, in one reply -------------------------------------------------------------------
+
+
+async def test_a_sole_proprietorship_named_limited_company_with_investors_sharing_an_id_is_one_422(api: Api) -> None:
+    body = registration_body()
+    body["enterprise"]["entity_type"] = "sole_proprietorship"  # its name ends 有限公司
+    twin = {**body["investors"][0], "name": "张叁", "share_percent": "50"}
+    body["investors"] = [{**body["investors"][0], "share_percent": "50"}, twin]
+    resp = await api.submit("sole-user", body)
+    assert resp.status_code == 422, dump(resp)
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    codes = {e["code"]: e["loc"] for e in resp.json()["errors"]}
+    assert codes == {"name_words_not_allowed": ["enterprise", "name"], "investors_count": ["investors"],
+                     "investor_duplicate": ["investors", 1, "document_number"]}
+    assert all(e["message_zh"] and e["message_en"] for e in resp.json()["errors"])
+    assert (await api.get("sole-user", "/api/v1/registrations")).json()["total"] == 0
+
+
+# --- Changes (变更登记) and intra-province moves (省内迁移) -------------------------------------------------------
+
+
+def keys_of(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in keys_of(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in keys_of(v)}
+    return set()
+
+
+async def open_enterprise(api: Api, owner: str, name: str | None = None) -> dict[str, Any]:
+    resp = await api.submit(owner, registration_body(name))
+    assert resp.status_code == 202, dump(resp)
+    return await api.wait_status(owner, f"/api/v1/registrations/{resp.json()['id']}", {"completed"})
+
+
+async def file_change(api: Api, owner: str, body: dict[str, Any], expect: int = 202) -> dict[str, Any]:
+    resp = await api.submit(owner, body, path="/api/v1/changes")
+    assert resp.status_code == expect, dump(resp)
+    return resp.json()
+
+
+async def test_a_change_of_address_and_scope_goes_through_samr_and_tax_and_the_licence_shows_it(
+        stack: Stack, api: Api) -> None:
+    opened = await open_enterprise(api, "change-owner")
+    uscc, code = opened["enterprise"]["uscc"], opened["license"]["verification_code"]
+    new_address = {"town_code": "440703002", "road": "白沙大道", "number": "18号", "room": "301室"}
+    scope = ["软件开发", "数据处理和存储支持服务"]
+    # The USCC as people type it: lower case, in groups.
+    typed = " ".join(uscc[i:i + 4] for i in range(0, 18, 4)).lower()
+    filed = await file_change(api, "change-owner", {"uscc": typed, "address": new_address, "business_scope": scope})
+    assert filed["number"].startswith("QYBG-440703-") and filed["kind"] == "change" and filed["uscc"] == uscc
+    assert [t["department"] for t in filed["tasks"]] == ["samr", "tax"]
+    assert filed["changes"]["address"].endswith("白沙大道18号301室") and filed["changes"]["business_scope"] == scope
+
+    done = await api.wait_status("change-owner", f"/api/v1/changes/{filed['id']}", {"completed"})
+    samr, tax = (next(t for t in done["tasks"] if t["department"] == d) for d in ("samr", "tax"))
+    assert samr["status"] == tax["status"] == "approved" and tax["requested_at"] >= samr["resolved_at"]
+    assert done["enterprise"] == {"uscc": uscc, "name": opened["enterprise_name"], "status": "active"}
+
+    licence = (await api.http.get(f"/api/v1/licenses/{code}")).json()
+    assert licence["address"] == done["changes"]["address"] and licence["business_scope"] == scope
+    assert licence["uscc"] == uscc and licence["status"] == "active"
+
+    # The other services hear of it.
+    async def announced() -> dict[str, Any] | None:
+        events = await stream_events(stack, "REGISTRATION", "registration.enterprise.changed")
+        return next((e.data for e in events if e.data["uscc"] == uscc), None)
+
+    data = await eventually(announced, what="registration.enterprise.changed")
+    assert data["kind"] == "change" and data["changed"] == ["address", "business_scope"]
+    assert data["address"] == licence["address"] and data["previous"]["address"] != licence["address"]
+
+    # Changes are listed apart from openings, and each path answers only for its own kind.
+    assert [c["id"] for c in (await api.get("change-owner", "/api/v1/changes")).json()["items"]] == [done["id"]]
+    assert all(r["id"] != done["id"] for r in (await api.get("change-owner", "/api/v1/registrations")).json()["items"])
+    assert (await api.get("change-owner", f"/api/v1/registrations/{done['id']}")).status_code == 404
+    assert (await api.get("change-owner", f"/api/v1/changes/{opened['id']}")).status_code == 404
+    assert (await api.get("someone-else", f"/api/v1/changes/{done['id']}")).status_code == 404
+    assert not {"id_number", "mobile", "form", "details"} & keys_of(done)  # nothing personal shown
+
+
+async def test_only_the_owner_files_a_change_and_a_new_name_is_unique_by_its_look(api: Api) -> None:
+    opened = await open_enterprise(api, "rename-owner")
+    uscc = opened["enterprise"]["uscc"]
+    resp = await api.submit("not-the-owner", {"uscc": uscc, "business_scope": ["软件开发"]}, path="/api/v1/changes")
+    assert resp.status_code == 403, dump(resp)
+    assert (await api.submit("rename-owner", {"uscc": uscc.replace("0", "O"), "business_scope": ["软件开发"]},
+                             path="/api/v1/changes")).json()["errors"][0]["code"] == "uscc_lookalike"
+
+    tag = uuid.uuid4().hex[:6].upper().replace("0", "2").replace("1", "3")
+    new_name = f"江门市蓬江区ACE{tag}科技有限公司"
+    filed = await file_change(api, "rename-owner", {"uscc": uscc, "name": new_name})
+    assert [t["department"] for t in filed["tasks"]] == ["samr", "tax"]
+    done = await api.wait_status("rename-owner", f"/api/v1/changes/{filed['id']}", {"completed"})
+    assert done["enterprise"]["name"] == new_name
+    licence = (await api.http.get(f"/api/v1/licenses/{opened['license']['verification_code']}")).json()
+    assert licence["name"] == new_name
+
+    # The new name is held: written with a Cyrillic А and Е, it is the same name.
+    spoof = new_name.replace("A", "\u0410").replace("E", "\u0415")
+    refused = await api.submit("another-user", registration_body(spoof))
+    assert refused.status_code == 422 and refused.json()["errors"][0]["code"] == "name_taken", dump(refused)
+    # The old name is free again.
+    assert (await api.submit("another-user", registration_body(opened["enterprise_name"]))).status_code == 202
+
+
+async def test_an_intra_province_move_completes_as_one_application(api: Api) -> None:
+    opened = await open_enterprise(api, "move-owner")
+    uscc = opened["enterprise"]["uscc"]
+    move = {"uscc": uscc, "kind": "move", "district_code": "440705", "to_province_city": "广东省江门市",
+            "address": {"town_code": "440705001", "road": "中心路", "number": "8号"}}
+    filed = await file_change(api, "move-owner", move)
+    assert filed["kind"] == "move" and [t["kind"] for t in filed["tasks"]] == ["move_registration", "tax_move"]
+    done = await api.wait_status("move-owner", f"/api/v1/changes/{filed['id']}", {"completed"})
+    assert all(t["status"] == "approved" for t in done["tasks"])
+    licence = (await api.http.get(f"/api/v1/licenses/{opened['license']['verification_code']}")).json()
+    assert "新会区" in licence["address"] and licence["address"].endswith("中心路8号")
+    assert licence["uscc"] == uscc  # the code stays for life
+    # One application, one completion.
+    assert [c["id"] for c in (await api.get("move-owner", "/api/v1/changes")).json()["items"]] == [done["id"]]
+    # Outside Guangdong is not an intra-province move.
+    far = await file_change(api, "move-owner", {**move, "district_code": "440703", "to_province_city": "湖南省长沙市",
+                                                "address": {"town_code": "440703002", "road": "白沙大道",
+                                                            "number": "1号"}}, expect=422)
+    assert {e["code"] for e in far["errors"]} == {"move_outside_province"}
+
+
+async def test_a_cancelled_enterprise_changes_no_more(api: Api) -> None:
+    opened = await open_enterprise(api, "closing-owner")
+    uscc, code = opened["enterprise"]["uscc"], opened["license"]["verification_code"]
+
+    async def known() -> bool:
+        return (await api.get("closing-owner", f"/api/v1/deregistrations/enterprises/{uscc}")).status_code == 200
+
+    await eventually(known, what="the deregistration service to learn of the enterprise")
+    # The README's general deregistration (the stack has no creditor-notice wait).
+    dereg = {"uscc": uscc, "procedure": "general", "reason": "经营期满",
+             "liquidation": {"members": [{"name": "张三", "id_number": "11010519491231002X"}]},
+             "liquidation_report": {"summary": "债权债务已清理完毕", "confirmed_by_shareholders": True}}
+    resp = await api.submit("closing-owner", dereg, path="/api/v1/deregistrations")
+    assert resp.status_code == 202, dump(resp)
+
+    async def revoked() -> bool:
+        return (await api.http.get(f"/api/v1/licenses/{code}")).json()["status"] == "revoked"
+
+    await eventually(revoked, timeout=60, what="the licence to be revoked")
+    refused = await file_change(api, "closing-owner", {"uscc": uscc, "business_scope": ["软件开发"]}, expect=409)
+    assert refused["code"] == "enterprise_cancelled"
+
+
+# --- The USCC comes from samr, checked -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def samr_stack(tmp_path_factory: pytest.TempPathFactory, databases: Databases) -> Iterator[Stack]:
+    """A stack of its own whose samr is people (an officer over the back-office API), every other department
+    simulated."""
+    others = ",".join(d.value for d in Department if d != Department.samr)
+    with running_stack(tmp_path_factory.mktemp("samr-stack"), databases, ONESTOP_SIMULATED_DEPARTMENTS=others) as s:
+        yield s
+
+
+@pytest.fixture
+async def samr_api(samr_stack: Stack) -> AsyncIterator[Api]:
+    client = Api(samr_stack.url_of("gateway"))
+    yield client
+    await client.close()
+
+
+async def samr_task(api: Api, application_id: str) -> dict[str, Any]:
+    officer = await api.as_("samr-officer", "dept:samr")
+
+    async def probe() -> dict[str, Any] | None:
+        queue = (await api.http.get("/api/v1/departments/samr/tasks", headers=officer)).json()["items"]
+        return next((t for t in queue if t["application_id"] == application_id), None)
+
+    return await eventually(probe, what="the samr task")
+
+
+async def samr_decides(api: Api, task_id: str, **outputs: str) -> Any:
+    officer = await api.as_("samr-officer", "dept:samr")
+    return await api.http.post(f"/api/v1/departments/samr/tasks/{task_id}/decision", headers=officer,
+                               json={"outcome": "approved", "outputs": {"licence_number": "JM1", **outputs}})
+
+
+async def test_samr_assigns_the_uscc_and_an_approval_without_a_valid_one_is_refused(
+        samr_stack: Stack, samr_api: Api) -> None:
+    api = samr_api
+    first = (await api.submit("uscc-owner", registration_body())).json()
+    task = await samr_task(api, first["id"])
+    assert task["details"]["registration_division"] == "440703" and task["details"]["uscc_category"] == "1"
+
+    for outputs, code in (({}, "uscc_missing"),
+                          ({"uscc": generate_uscc("440704", "1")}, "uscc_wrong_division"),
+                          ({"uscc": generate_uscc("440703", "2")}, "uscc_wrong_category"),
+                          ({"uscc": "91440703MA00000000"}, "uscc_invalid")):
+        refused = await samr_decides(api, task["id"], **outputs)
+        assert refused.status_code == 422 and [e["code"] for e in refused.json()["errors"]] == [code], dump(refused)
+    uscc = generate_uscc("440703", "1")
+    typo = uscc.replace("0", "O")
+    refused = await samr_decides(api, task["id"], uscc=typo)
+    assert refused.json()["errors"][0]["code"] == "uscc_lookalike" and uscc in refused.json()["errors"][0]["message_en"]
+
+    assert (await samr_decides(api, task["id"], uscc=uscc.lower())).status_code == 200
+    done = await api.wait_status("uscc-owner", f"/api/v1/registrations/{first['id']}", {"completed"})
+    assert done["enterprise"]["uscc"] == uscc
+
+    # A code already assigned is refused; over NATS an approval without one is logged and dropped.
+    second = (await api.submit("uscc-owner", registration_body())).json()
+    task = await samr_task(api, second["id"])
+    taken = await samr_decides(api, task["id"], uscc=uscc)
+    assert taken.status_code == 409 and taken.json()["code"] == "uscc_in_use", dump(taken)
+    nc = await connect_to_stack(samr_stack, department_identity("samr").name)
+    js = nc.jetstream()
+    answer = TaskResolved(task_id=task["id"], application_id=second["id"], service="registration",
+                          department=Department.samr, outcome=TaskOutcome.approved, round=task["round"])
+    event = make_event("task.registration.samr.resolved", answer, source_service="department/samr")
+    await js.publish(task_subject("registration", "samr", "resolved"), event.model_dump_json().encode(),
+                     headers={"Nats-Msg-Id": event.id})
+    await nc.close()
+
+    async def drained() -> bool:
+        operator = await connect_to_stack(samr_stack)
+        try:
+            info = await operator.jetstream().consumer_info("TASKS", "registration-task-answers")
+            return info.num_pending == 0 and info.num_ack_pending == 0
+        finally:
+            await operator.close()
+
+    await eventually(drained, what="the answers consumer to drain")
+    still = (await api.get("uscc-owner", f"/api/v1/registrations/{second['id']}")).json()
+    assert next(t for t in still["tasks"] if t["department"] == "samr")["status"] == "requested"
+    assert (await samr_decides(api, task["id"], uscc=generate_uscc("440703", "1"))).status_code == 200
+    await api.wait_status("uscc-owner", f"/api/v1/registrations/{second['id']}", {"completed"})

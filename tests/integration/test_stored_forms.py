@@ -17,6 +17,7 @@ from services.registration.handlers import FLOW
 from services.registration.models import Enterprise, RegistrationApplication
 from shared.db import create_engine, create_sessionmaker, migrate_async
 from shared.events import TaskOutcome, TaskResolved
+from shared.identifiers import generate_uscc
 from shared.outbox import UnitOfWork
 from shared.records import DepartmentTask
 from tests.support import EXAMPLE_REGISTRATION, Databases
@@ -39,9 +40,11 @@ async def approve_every_requested_task(uow_factory: Callable[[], UnitOfWork], ap
         requested = [(t.id, t.department, t.round) for t in rows.scalars()]
     for task_id, department, round_ in requested:
         async with uow_factory() as uow:
+            # samr's approval carries the USCC it assigns (赋码), as a real samr's does.
+            outputs = {"uscc": generate_uscc("440703", "1")} if department == "samr" else {}
             await FLOW.apply_decision(uow, TaskResolved(
-                task_id=task_id, application_id=application_id, service="registration",
-                department=department, outcome=TaskOutcome.approved, round=round_), "nats")  # type: ignore[arg-type]
+                task_id=task_id, application_id=application_id, service="registration", department=department,
+                outcome=TaskOutcome.approved, outputs=outputs, round=round_), "nats")  # type: ignore[arg-type]
             await uow.commit()
 
 

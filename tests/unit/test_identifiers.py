@@ -13,6 +13,7 @@ from shared.identifiers import (
     USCC_CHARSET,
     USCC_CHECKSUM_EXCEPTIONS,
     birth_date_of,
+    document_number_problem,
     format_application_number,
     generate_org_code,
     generate_uscc,
@@ -21,11 +22,14 @@ from shared.identifiers import (
     is_valid_resident_id,
     is_valid_uscc,
     make_uscc,
+    mask_document_number,
     mask_mobile,
     mask_resident_id,
+    normalise_uscc,
     org_code_check_char,
     resident_id_problem,
     uscc_check_char,
+    uscc_lookalike_fix,
 )
 
 REAL_USCCS = ["91440700708039146Q", "91310110666007217T", "91110000600037341L"]
@@ -74,6 +78,67 @@ def test_adjacent_transpositions_are_caught(code: str) -> None:
 ])
 def test_malformed_usccs_are_rejected(bad: str) -> None:
     assert not is_valid_uscc(bad)
+
+
+@pytest.mark.parametrize("typed", [
+    "91440700708039146q",  # lower case
+    " 91440700708039146Q ",
+    "9144 0700 7080 3914 6Q",  # grouped with spaces
+    "91440700-70803914-6Q",  # and with dashes
+    "９１４４０７００７０８０３９１４６Ｑ",  # full width
+    "9144\u30000700708039146Q",  # an ideographic space
+])
+def test_typed_usccs_are_normalised_before_they_are_checked(typed: str) -> None:
+    """USCC input normalisation: case, spaces, dashes and full width do not make a real code invalid."""
+    assert normalise_uscc(typed) == "91440700708039146Q"
+    assert is_valid_uscc(normalise_uscc(typed))
+
+
+def test_normalisation_changes_no_character_into_another() -> None:
+    assert normalise_uscc("9144O7OO7O8O39146Q") == "9144O7OO7O8O39146Q"  # an O stays an O
+    assert normalise_uscc(None) is None  # type: ignore[arg-type]  # not a string: for the validator to refuse
+
+
+@pytest.mark.parametrize(("typed", "meant"), [
+    ("9144O7OO7O8O39146Q", "91440700708039146Q"),  # letter O for zero
+    ("9I44O7OO7O8O39I46Q", "91440700708039146Q"),  # and letter I for one
+    ("9131O11O666OO72I7t", "91310110666007217T"),  # lower case too
+])
+def test_o_and_i_typed_for_0_and_1_are_named(typed: str, meant: str) -> None:
+    """A code that is valid once O is read as 0 and I as 1 gets that reading as a hint."""
+    assert not is_valid_uscc(normalise_uscc(typed))
+    assert uscc_lookalike_fix(typed) == meant
+
+
+def test_no_hint_when_swapping_does_not_help() -> None:
+    assert uscc_lookalike_fix("91440700708039146Q") is None  # valid already
+    assert uscc_lookalike_fix("91440700708039146A") is None  # no O or I to swap
+    assert uscc_lookalike_fix("9144O7OO7O8O39146A") is None  # swapping leaves it invalid
+
+
+@pytest.mark.parametrize(("document_type", "number", "problem"), [
+    ("resident_id", RESIDENT_ID, None),
+    ("resident_id", "11010519491231002x", None),
+    ("resident_id", "110105194912310021", "resident_id_check_digit"),
+    ("hk_macao_permit", "H12345678", None),
+    ("hk_macao_permit", "m1234567890", None),  # the 10-digit booklet
+    ("hk_macao_permit", "12345678", "hk_macao_permit_invalid"),
+    ("taiwan_permit", "12345678", None),
+    ("taiwan_permit", "1234567890(B)", None),
+    ("taiwan_permit", "H1234567", "taiwan_permit_invalid"),
+    ("passport", "E12345678", None),
+    ("passport", "ＥＡ１２３４５６７", None),  # full width
+    ("passport", "E12-345", "passport_invalid"),
+    ("military_id", "123", "document_type_unknown"),
+])
+def test_identity_documents_by_type(document_type: str, number: str, problem: str | None) -> None:
+    assert document_number_problem(document_type, number) == problem
+
+
+def test_documents_are_masked_by_type() -> None:
+    assert mask_document_number("resident_id", RESIDENT_ID) == "110105********002X"
+    assert mask_document_number("hk_macao_permit", "H12345678") == "H******78"
+    assert mask_document_number("passport", "e 12345678") == "E******78"
 
 
 def test_checksum_exception_list_is_explicit_and_empty() -> None:
