@@ -21,7 +21,13 @@ from sqlmodel import Field, SQLModel
 
 from shared.applications import lock_row
 from shared.bus import ConsumerSpec
-from shared.events import CloudEvent, EnterpriseRegistered, EnterpriseStatusChanged, stream_for_service
+from shared.events import (
+    CloudEvent,
+    EnterpriseChanged,
+    EnterpriseRegistered,
+    EnterpriseStatusChanged,
+    stream_for_service,
+)
 from shared.outbox import UnitOfWork
 from shared.records import AwareDateTime, utcnow
 
@@ -92,8 +98,14 @@ def apply_status(enterprise: EnterpriseRecord, change: EnterpriseStatusChanged) 
 AfterChange = Callable[[UnitOfWork, Any, str], Awaitable[None]]
 
 
+# What a service keeps beyond the common columns, from a registration announcement (e.g. the investors who
+# must sign a simplified deregistration's undertaking).
+OnRegistered = Callable[[Any, EnterpriseRegistered], None]
+
+
 def enterprise_view_consumers(runtime: Any, model: type[EnterpriseRecord], *, follow_status: bool = True,
-                              after: AfterChange | None = None) -> list[ConsumerSpec]:
+                              after: AfterChange | None = None,
+                              on_registered: OnRegistered | None = None) -> list[ConsumerSpec]:
     """The durable consumers that keep ``model`` up to date: registrations, and (``follow_status``) the
     enterprise's later life announced by deregistration. ``after(uow, enterprise, what)`` runs in the same
     transaction, with ``what`` = ``"registered"`` for a first registration, or the new status taken."""
@@ -108,9 +120,20 @@ def enterprise_view_consumers(runtime: Any, model: type[EnterpriseRecord], *, fo
                 data = event.data_as(EnterpriseRegistered)
                 existing = await lock_row(uow.session, model, data.uscc)
                 enterprise = remember_registered(uow.session, model, existing, data)
+                if on_registered is not None:
+                    on_registered(enterprise, data)
                 if existing is None and after is not None:
                     await uow.session.flush()
                     await after(uow, enterprise, "registered")
+            elif event.name == "registration.enterprise.changed":
+                change = event.data_as(EnterpriseChanged)
+                known = await lock_row(uow.session, model, change.uscc)
+                if known is not None:
+                    # A change (变更) or move (迁移): the registered details as they are now.
+                    known.name = change.name
+                    known.address = change.address
+                    known.district_code = change.district_code
+                    known.updated_at = utcnow()
             else:
                 # A later kind of announcement this version does not use yet: taken note of, nothing to do.
                 log.info("enterprise event not used", extra={"event_type": event.type, "event_id": event.id})

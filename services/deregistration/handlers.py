@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from nats.aio.msg import Msg
 from sqlmodel import select
 
 from services.deregistration import domain
@@ -20,24 +19,21 @@ from shared.applications import ApplicationFlow, TaskDetails
 from shared.bus import ConsumerSpec, PoisonMessage
 from shared.departments import Department
 from shared.events import (
-    CloudEvent,
     EnterpriseRegistered,
     EnterpriseStatusChanged,
     make_event,
     service_subject,
-    stream_for_service,
 )
 from shared.fanout import Plan, Progress, TaskStatus, ready_steps
 from shared.identifiers import mask_resident_id
 from shared.outbox import UnitOfWork
-from shared.readmodels import remember_registered
+from shared.readmodels import enterprise_view_consumers
 from shared.records import DepartmentTask, Timer, utcnow
 from shared.service import ServiceRuntime
 from shared.tasks import emit_task_requested, load_tasks, progress_of, reopen_returned, statuses_of
 from shared.workdays import LOCAL_TZ, add_working_days
 
 log = logging.getLogger("onestop.deregistration")
-REGISTRY_CONSUMER = f"{SERVICE}-enterprise-registry"
 
 
 # --- The enterprise read model ---------------------------------------------------------------------------
@@ -47,35 +43,18 @@ def holdings_of(enterprise: EnterpriseView) -> Holdings:
     return Holdings(frozenset(enterprise.registered_with), enterprise.has_tax_matters, enterprise.customs_registered)
 
 
-def remember(session: Any, existing: EnterpriseView | None, data: EnterpriseRegistered) -> EnterpriseView:
-    """Add or refresh an enterprise from registration's announcement, with what only this service keeps: its
-    investors (who sign a simplified deregistration's undertaking) and its restrictions (what bars one)."""
-    enterprise = remember_registered(session, EnterpriseView, existing, data)
-    assert isinstance(enterprise, EnterpriseView)
+def keep_investors_and_restrictions(enterprise: EnterpriseView, data: EnterpriseRegistered) -> None:
+    """What only this service keeps of a registration: the investors (who sign a simplified deregistration's
+    undertaking) and the restrictions (what bars one)."""
     enterprise.investors = [{"name": i.get("name", ""), "id_number_masked": i.get("id_number_masked", "")}
                             for i in data.investors]
     enterprise.restrictions = list(data.restrictions)
-    return enterprise
 
 
 def enterprise_registry_consumer(runtime: ServiceRuntime) -> list[ConsumerSpec]:
-    """Learn enterprises from registration's announcements (each applied once: inbox); their later status is
-    decided here, not followed."""
-
-    async def registered(event: CloudEvent, _msg: Msg) -> None:
-        async with runtime.uow() as uow:
-            if await uow.already_handled(REGISTRY_CONSUMER, event.id):
-                return
-            if event.name == "registration.enterprise.registered":
-                data = event.data_as(EnterpriseRegistered)
-                remember(uow.session, await applications.lock_row(uow.session, EnterpriseView, data.uscc), data)
-            else:
-                # A later kind of announcement this version does not use yet: taken note of, nothing to do.
-                log.info("enterprise event not used", extra={"event_type": event.type, "event_id": event.id})
-            await uow.commit()
-
-    return [ConsumerSpec(durable=REGISTRY_CONSUMER, stream=stream_for_service("registration"),
-                         filter_subjects=["registration.enterprise.>"], handler=registered)]
+    """Learn enterprises from registration's announcements; their later status is decided here, not followed."""
+    return enterprise_view_consumers(runtime, EnterpriseView, follow_status=False,
+                                     on_registered=keep_investors_and_restrictions)
 
 
 def announce_status(uow: UnitOfWork, enterprise: EnterpriseView, event: str, *, application_id: str | None = None,

@@ -312,6 +312,13 @@ async def test_an_intra_province_move_completes_as_one_application(api: Api) -> 
     licence = (await api.http.get(f"/api/v1/licenses/{opened['license']['verification_code']}")).json()
     assert "新会区" in licence["address"] and licence["address"].endswith("中心路8号")
     assert licence["uscc"] == uscc  # the code stays for life
+
+    # The other services learn of the move from registration's announcement (their enterprise views).
+    async def deregistration_knows() -> bool:
+        view = await api.get("move-owner", f"/api/v1/deregistrations/enterprises/{uscc}")
+        return view.status_code == 200 and view.json()["district_code"] == "440705"
+
+    await eventually(deregistration_knows, what="the deregistration service's view to follow the move")
     # One application, one completion.
     assert [c["id"] for c in (await api.get("move-owner", "/api/v1/changes")).json()["items"]] == [done["id"]]
     # Outside Guangdong is not an intra-province move.
