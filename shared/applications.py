@@ -23,7 +23,7 @@ from shared.auth import Principal, may_read
 from shared.bus import PoisonMessage
 from shared.departments import Department
 from shared.events import ApplicationEvent, TaskResolved, make_event, service_subject
-from shared.fanout import ApplicationStatus, Plan, Progress, Step
+from shared.fanout import ApplicationStatus, Plan, Progress, Step, ready_steps
 from shared.forms import FormModel, FormShape
 from shared.numbers import next_application_number
 from shared.outbox import UnitOfWork
@@ -40,6 +40,7 @@ from shared.tasks import (
     record_decision,
     reopen_returned,
     request_ready,
+    statuses_of,
 )
 from shared.workdays import add_working_days
 
@@ -380,4 +381,7 @@ class ApplicationFlow(Generic[App]):
         else:
             # The plan as stored with the tasks at submission, not recomputed from the form: a form read
             # under a later shape (or a rule changed since) must not change an application in flight.
-            request_ready(uow, stored_plan(tasks), tasks, self.details(app, tasks), now=now, deadline=app.due_at)
+            plan = stored_plan(tasks)
+            # What each department is sent is worked out (the stored form read again) only when one is asked.
+            if ready_steps(plan, statuses_of(tasks)):
+                request_ready(uow, plan, tasks, self.details(app, tasks), now=now, deadline=app.due_at)

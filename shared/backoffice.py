@@ -41,20 +41,23 @@ def task_answers_consumer(runtime: ServiceRuntime, apply: ApplyDecision) -> Cons
     """The durable consumer of every department's answers to this service's tasks."""
     consumer = answers_consumer_name(runtime.name)
 
-    async def handle(event: CloudEvent, _msg: Msg) -> None:
+    async def in_unit(uow: UnitOfWork, event: CloudEvent, _msg: Msg) -> None:
+        """One answer in the caller's unit of work (a fetched batch shares one; the bus puts each answer in a
+        savepoint of it)."""
         decision = event.data_as(TaskResolved)
-        async with runtime.uow() as uow:
-            if await uow.already_handled(consumer, event.id):
-                return
-            try:
+        if await uow.already_handled(consumer, event.id):
+            return
+        try:
+            async with uow.savepoint():
                 await apply(uow, decision, "nats")
-            except (DecisionConflict, Refusal) as exc:
-                # A late or repeated answer, or one the rules refuse (a payment of the wrong amount): keep the
-                # inbox row so it is not retried, change nothing else.
-                log.warning("decision ignored", extra={"event_id": event.id, "reason": str(exc)})
-                await uow.session.rollback()
-                await uow.session.begin()
-                await uow.already_handled(consumer, event.id)
+        except (DecisionConflict, Refusal) as exc:
+            # A late or repeated answer, or one the rules refuse (a payment of the wrong amount): keep the
+            # inbox row so it is not retried, change nothing else.
+            log.warning("decision ignored", extra={"event_id": event.id, "reason": str(exc)})
+
+    async def handle(event: CloudEvent, msg: Msg) -> None:
+        async with runtime.uow() as uow:
+            await in_unit(uow, event, msg)
             await uow.commit()
 
     return ConsumerSpec(
@@ -62,6 +65,8 @@ def task_answers_consumer(runtime: ServiceRuntime, apply: ApplyDecision) -> Cons
         stream=TASKS_STREAM,
         filter_subjects=[f"task.{runtime.name}.*.{TaskEventKind.resolved}"],
         handler=handle,
+        unit=runtime.uow,
+        in_unit=in_unit,
     )
 
 

@@ -1,6 +1,7 @@
 """NATS JetStream adapter: one connection per process, streams and durable pull consumers created
 idempotently, publication with ``Nats-Msg-Id``, and a consumer loop that acks only after the handler's
-transaction committed."""
+transaction committed — one transaction per message, or (batch mode) one per fetched batch with a savepoint
+per message, so the cost of a commit is shared and one bad message does not undo the others."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import nats
 from nats.aio.client import Client as NATS
@@ -40,6 +43,20 @@ class PoisonMessage(Exception):
 Handler = Callable[[CloudEvent, Msg], Awaitable[None]]
 
 
+class BatchUnit(Protocol):
+    """One transaction a fetched batch is handled in (``shared.outbox.UnitOfWork`` is one)."""
+
+    def savepoint(self) -> AbstractAsyncContextManager[Any]:
+        """A savepoint: rolled back alone when the block raises, the transaction going on."""
+        ...
+
+    async def commit(self) -> None: ...
+
+
+# Handles one message inside the batch's unit (the bus wraps each call in a savepoint of it).
+UnitHandler = Callable[[Any, CloudEvent, Msg], Awaitable[None]]
+
+
 @dataclass
 class ConsumerSpec:
     """A durable pull consumer and the handler its messages go to."""
@@ -55,6 +72,13 @@ class ConsumerSpec:
     nak_delay: float = 2.0
     batch: int = 64
     concurrency: int = 16
+    # Batch mode (both set): the messages of one fetch are handled in ONE transaction opened by ``unit()``,
+    # each by ``in_unit(unit, event, msg)`` inside its own savepoint; they are acked after the one commit. A
+    # message whose savepoint failed is term'd (poison) or nak'd (transient) as in single mode, without
+    # undoing the others; if the commit itself fails, the batch is handled again one message per
+    # transaction with ``handler``.
+    unit: Callable[[], AbstractAsyncContextManager[Any]] | None = None
+    in_unit: UnitHandler | None = None
 
 
 class Bus:
@@ -211,6 +235,10 @@ class Bus:
                 await asyncio.sleep(0.5)
                 continue
 
+            if spec.unit is not None and spec.in_unit is not None:
+                await self._dispatch_batch(spec, msgs)
+                continue
+
             async def run_one(msg: Msg) -> None:
                 async with limiter:
                     await self._dispatch(spec, msg)
@@ -224,44 +252,107 @@ class Bus:
             with contextlib.suppress(BadRequestError):
                 await self.js.add_consumer(stream, config)
 
-    async def _dispatch(self, spec: ConsumerSpec, msg: Msg) -> None:
+    async def _admit(self, spec: ConsumerSpec, msg: Msg) -> CloudEvent | None:
+        """The message's event, or None after terminating a message that is not a CloudEvent or whose
+        subject, source and data disagree."""
         try:
             event = CloudEvent.model_validate_json(msg.data)
         except ValidationError as exc:
             log.error("poison message terminated: not a CloudEvent",
                       extra={"consumer": spec.durable, "subject": msg.subject, "error": str(exc)[:500]})
-            await msg.term()
-            return
+            with contextlib.suppress(Exception):
+                await msg.term()
+            return None
         problem = provenance_problem(msg.subject, event)
         if problem is not None:
             self.refused += 1
             log.error("event refused: subject, source and data disagree",
                       extra={"consumer": spec.durable, "subject": msg.subject, "event_id": event.id,
                              "source": event.source, "problem": problem, "refused_total": self.refused})
-            await msg.term()
-            return
+            with contextlib.suppress(Exception):
+                await msg.term()
+            return None
+        return event
+
+    @staticmethod
+    def _outcome(spec: ConsumerSpec, event: CloudEvent, exc: Exception) -> str:
+        """``term`` for a message that can never succeed, ``nak`` for one to redeliver later (logged)."""
+        if isinstance(exc, PoisonMessage):
+            log.error("poison message terminated",
+                      extra={"consumer": spec.durable, "event_id": event.id, "error": str(exc)})
+            return "term"
+        if isinstance(exc, ValidationError):
+            log.error("poison message terminated: data does not fit its model",
+                      extra={"consumer": spec.durable, "event_id": event.id, "error": str(exc)[:500]})
+            return "term"
+        log.warning("handler failed, redelivering",
+                    extra={"consumer": spec.durable, "event_id": event.id, "error": repr(exc)})
+        return "nak"
+
+    @staticmethod
+    async def _settle(spec: ConsumerSpec, msg: Msg, outcome: str) -> None:
+        # A lost ack only means a redelivery, which the inbox absorbs.
+        with contextlib.suppress(Exception):
+            if outcome == "ack":
+                await msg.ack()
+            elif outcome == "term":
+                await msg.term()
+            else:
+                await msg.nak(delay=spec.nak_delay)
+
+    async def _dispatch(self, spec: ConsumerSpec, msg: Msg, event: CloudEvent | None = None) -> None:
+        if event is None:
+            event = await self._admit(spec, msg)
+            if event is None:
+                return
         token = request_id_var.set((msg.headers or {}).get(REQUEST_ID_HEADER) or event.correlationid or "-")
         try:
             await spec.handler(event, msg)
-        except PoisonMessage as exc:
-            log.error("poison message terminated",
-                      extra={"consumer": spec.durable, "event_id": event.id, "error": str(exc)})
-            await msg.term()
-        except ValidationError as exc:
-            log.error("poison message terminated: data does not fit its model",
-                      extra={"consumer": spec.durable, "event_id": event.id, "error": str(exc)[:500]})
-            await msg.term()
         except Exception as exc:
-            log.warning("handler failed, redelivering",
-                        extra={"consumer": spec.durable, "event_id": event.id, "error": repr(exc)})
-            with contextlib.suppress(Exception):
-                await msg.nak(delay=spec.nak_delay)
+            outcome = self._outcome(spec, event, exc)
         else:
-            with contextlib.suppress(Exception):
-                # A lost ack only means a redelivery, which the inbox absorbs.
-                await msg.ack()
+            outcome = "ack"
         finally:
             request_id_var.reset(token)
+        await self._settle(spec, msg, outcome)
+
+    async def _dispatch_batch(self, spec: ConsumerSpec, msgs: Sequence[Msg]) -> None:
+        """Handle a fetched batch in one transaction, a savepoint per message; settle each after the commit."""
+        assert spec.unit is not None and spec.in_unit is not None
+        items = []
+        for msg in msgs:
+            event = await self._admit(spec, msg)
+            if event is not None:
+                items.append((event, msg))
+        if not items:
+            return
+        outcomes: list[str] = []
+        try:
+            async with spec.unit() as unit:
+                for event, msg in items:
+                    token = request_id_var.set(
+                        (msg.headers or {}).get(REQUEST_ID_HEADER) or event.correlationid or "-")
+                    try:
+                        async with unit.savepoint():
+                            await spec.in_unit(unit, event, msg)
+                    except Exception as exc:
+                        outcomes.append(self._outcome(spec, event, exc))
+                    else:
+                        outcomes.append("ack")
+                    finally:
+                        request_id_var.reset(token)
+                await unit.commit()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # Nothing of the batch was committed: handle each message alone, as in single mode.
+            log.warning("batch transaction failed, handling its messages one by one",
+                        extra={"consumer": spec.durable, "messages": len(items), "error": repr(exc)})
+            for event, msg in items:
+                await self._dispatch(spec, msg, event)
+            return
+        for (_event, msg), outcome in zip(items, outcomes, strict=True):
+            await self._settle(spec, msg, outcome)
 
     async def close(self) -> None:
         """Stop consumers and drain the connection."""

@@ -12,7 +12,7 @@ from typing import TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction, async_sessionmaker
 from sqlmodel import col
 
 from shared.bus import Bus
@@ -152,6 +152,10 @@ class UnitOfWork:
             )
         )
         self._emitted += 1
+
+    def savepoint(self) -> AsyncSessionTransaction:
+        """``async with uow.savepoint():`` a block whose changes (and events) are undone alone if it raises."""
+        return self.session.begin_nested()
 
     async def already_handled(self, consumer: str, event_id: str) -> bool:
         """Record ``event_id`` for ``consumer`` in this transaction; True when it was handled before."""
