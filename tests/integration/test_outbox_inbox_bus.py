@@ -143,3 +143,51 @@ async def test_publish_is_deduplicated_by_event_id(bus: Bus) -> None:
         await bus.publish(subject, event.model_dump_json().encode(), event.id)
     await asyncio.sleep(0)
     assert await stream_ids(bus, subject) == [event.id]
+
+
+async def test_a_batch_commits_once_and_one_bad_message_fails_only_itself(maker, bus: Bus,  # type: ignore[no-untyped-def]
+                                                                           nats_server: NatsServer) -> None:
+    """Batch mode: the messages of one fetch share one transaction, each in its own savepoint; the effects of
+    the good ones commit although a poison and a flaky one sit in the same batch (their own effects are rolled
+    back to their savepoints); the flaky one is redelivered and applied once; the poison one never."""
+    tag = uuid.uuid4().hex[:8]
+    consumer = f"batch-{tag}"
+    attempts: dict[str, int] = {}
+
+    async def in_unit(uow: UnitOfWork, event: CloudEvent, _msg: Msg) -> None:
+        attempts[event.id] = attempts.get(event.id, 0) + 1
+        if await uow.already_handled(consumer, event.id):  # the effect: an inbox row, rolled back on failure
+            return
+        if event.data.get("kind") == "poison":
+            raise PoisonMessage("never valid")
+        if event.data.get("kind") == "flaky" and attempts[event.id] < 2:
+            raise TransientError("database busy")
+
+    async def single(event: CloudEvent, msg: Msg) -> None:
+        async with UnitOfWork(maker) as uow:
+            await in_unit(uow, event, msg)
+            await uow.commit()
+
+    bus.consume(ConsumerSpec(durable=consumer, stream=TASKS_STREAM, filter_subjects=[f"task.test.{tag}.>"],
+                             handler=single, unit=lambda: UnitOfWork(maker), in_unit=in_unit, nak_delay=0.05))
+    nc = await nats_server.connect()
+    js = nc.jetstream()
+    events = [CloudEvent(source="/test", type="test", data={"kind": kind})
+              for kind in ("ok", "poison", "ok", "flaky", "ok")]
+    for event in events:
+        await js.publish(f"task.test.{tag}.{event.data['kind']}", event.model_dump_json().encode(),
+                         headers={"Nats-Msg-Id": event.id})
+
+    async def settled() -> bool:
+        info = await js.consumer_info(TASKS_STREAM, consumer)
+        return info.num_ack_pending == 0 and info.num_pending == 0 and len(attempts) == len(events)
+
+    await eventually(settled, what="the batch consumer to settle")
+    await nc.close()
+    async with maker() as session:
+        rows = (await session.execute(sa.select(InboxMessage.event_id).where(InboxMessage.consumer == consumer)))
+        applied = set(rows.scalars())
+    good = {e.id for e in events if e.data["kind"] in ("ok", "flaky")}
+    assert applied == good
+    poison = next(e for e in events if e.data["kind"] == "poison")
+    assert attempts[poison.id] == 1
