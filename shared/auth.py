@@ -61,6 +61,20 @@ def _unauthorized(detail: str) -> Problem:
                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
+def duplicate_authorization() -> Problem:
+    return Problem(400, "Two Authorization headers", "send one Authorization header", code="duplicate_authorization")
+
+
+def expires_at(principal: Principal) -> float | None:
+    """When the caller's token expires (epoch seconds), for work that outlasts the request's check."""
+    exp = principal.claims.get("exp")
+    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+
+
+def token_expired() -> Problem:
+    return _unauthorized("token expired")
+
+
 class JwksKeys:
     """The issuer's signing keys by ``kid``, fetched from its JWKS over HTTP (without blocking the loop).
 
@@ -217,7 +231,10 @@ def issue_token(settings: Settings, sub: str, roles: list[str], *, name: str | N
 
 
 def bearer_token(request: Request) -> str:
-    """The bearer token of a request, or a Problem 401."""
+    """The bearer token of a request, or a Problem 401 (400 for two Authorization headers: which one counts
+    would depend on who reads them)."""
+    if len(request.headers.getlist("authorization")) > 1:
+        raise duplicate_authorization()
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -19,6 +19,11 @@ from shared.service import Runtime, ServiceRuntime, Sweep, create_service_app
 from shared.tasks import overdue_sweep
 
 P = TypeVar("P", bound=ApplicationPublic)
+# What a supplement (补正, ``PATCH`` of an application) may answer besides 200.
+SUPPLEMENT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    409: {"description": "not waiting for a supplement (补正)"},
+    422: {"description": "problems, every one named"},
+}
 
 
 def application_service(

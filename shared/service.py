@@ -20,7 +20,8 @@ from shared.logs import configure_logging
 from shared.natsauth import identity_for_process
 from shared.outbox import OutboxRelay, UnitOfWork
 from shared.settings import Settings, get_settings
-from shared.web import health_router, install_common
+from shared.web import BodyLimitMiddleware, health_router, install_common, install_problem_openapi
+from shared.workdays import coverage_warning
 
 log = logging.getLogger("onestop.service")
 
@@ -125,7 +126,11 @@ def create_service_app(
             await runtime.stop()
 
     app = FastAPI(title=title, lifespan=lifespan, docs_url="/docs")
+    # The gateway's limit again: a service called directly refuses what the gateway would (inside the
+    # request-context middleware added by install_common, so a 413 carries its request id).
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_common(app)
+    install_problem_openapi(app, settings)
 
     async def check_database() -> None:
         await app.state.runtime.check_database()
@@ -133,7 +138,13 @@ def create_service_app(
     async def check_bus() -> None:
         await app.state.runtime.check_bus()
 
-    app.include_router(health_router({"database": check_database, "nats": check_bus}))
+    async def check_working_days() -> str | None:
+        # A year without the official holiday arrangement still gets due dates, only provisional ones: a
+        # warning in the body, not an unready service.
+        return coverage_warning()
+
+    app.include_router(health_router({"database": check_database, "nats": check_bus,
+                                      "working_days": check_working_days}))
     for router in routers:
         app.include_router(router)
     return app
@@ -168,4 +179,7 @@ def run_service(service: str) -> None:
     app_path = "services.gateway.app:app" if service == registry.GATEWAY else registry.service(service).app_path
     uvicorn.run(app_path, host=settings.host, port=settings.listen_port,
                 workers=settings.workers, log_config=None, access_log=False, lifespan="on",
+                # Whose X-Forwarded-For is believed is the gateway's decision (ONESTOP_TRUSTED_PROXIES), not
+                # uvicorn's, which would believe any loopback peer.
+                proxy_headers=False,
                 timeout_graceful_shutdown=5)

@@ -1,19 +1,37 @@
-"""What every FastAPI app shares: request ids, the access log, problem+json errors, health checks."""
+"""What every FastAPI app shares: request ids, the access log, problem+json errors, health checks, the body
+limit, and an OpenAPI document that declares every problem+json answer an operation can give."""
 
 from __future__ import annotations
 
+import enum
+import http
+import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
+import fastapi.routing
 from fastapi import APIRouter, FastAPI, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.problems import Problem, install_problem_handlers, problem_response
+from shared.auth import current_principal, require_admin
+from shared.departments import Department
+from shared.idempotency import KEY_HEADER
+from shared.problems import PROBLEM_JSON, Problem, install_problem_handlers, problem_response
 from shared.requestid import REQUEST_ID_HEADER, accept_request_id, request_id_var
+from shared.settings import Settings, get_settings
 
 access_log = logging.getLogger("onestop.access")
-ReadinessCheck = Callable[[], Awaitable[None]]
+# A readiness check raises when its dependency does not answer (the process is then unready), returns a
+# string to report a warning that leaves the process ready (e.g. provisional due dates), or None for "ok".
+ReadinessCheck = Callable[[], Awaitable[str | None]]
+# A body refused for its size is still read (and dropped) up to this many times the limit.
+DRAIN_FACTOR = 8
 
 
 class RequestContextMiddleware:
@@ -61,27 +79,106 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
+def body_too_large(max_bytes: int) -> Problem:
+    return Problem(413, "Request too large", f"the body may be at most {max_bytes} bytes", code="body_too_large")
+
+
+class BodyLimitMiddleware:
+    """Refuses a body over ``max_bytes`` with 413: at once by its Content-Length, or while reading a chunked
+    body, which it holds (at most ``max_bytes``) and then hands on to the app unchanged.
+
+    The gateway and every service (``shared.service.create_service_app``) install it with the same
+    ``ONESTOP_MAX_BODY_BYTES``, inside the request-context middleware so a 413 carries its request id."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, *, read: int, more: bool) -> None:
+        # Most clients only read an answer once they have sent their body: read on (and drop) up to a
+        # bound so they see the 413, and beyond it just answer and close.
+        while more and read <= DRAIN_FACTOR * self.max_bytes:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            read += len(message.get("body", b""))
+            more = message.get("more_body", False)
+        problem = body_too_large(self.max_bytes)
+        response = JSONResponse(problem.body(scope.get("path")), status_code=413, media_type=PROBLEM_JSON,
+                                headers={"connection": "close"})
+        await response(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(scope, receive, send, read=0,
+                               more=declared.isdigit() and int(declared) <= DRAIN_FACTOR * self.max_bytes)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break  # the client went away; the app sees it on its first receive
+            body.extend(message.get("body", b""))
+            if len(body) > self.max_bytes:
+                await self._refuse(scope, receive, send, read=len(body), more=message.get("more_body", False))
+                return
+            if not message.get("more_body", False):
+                message = {"type": "http.request", "body": bytes(body), "more_body": False}
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return message
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+class Readiness(BaseModel):
+    """Whether every dependency answers, and what each said: ``ok``, ``warning: ...`` (still ready) or
+    ``unavailable: ...``."""
+
+    status: str
+    checks: dict[str, str]
+
+
 def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
-    """``/healthz`` (the process runs) and ``/readyz`` (every dependency really answers)."""
+    """``/healthz`` (the process runs) and ``/readyz`` (every dependency really answers).
+
+    A check that raises makes ``/readyz`` answer 503; one that returns a string is reported as
+    ``warning: <string>`` in the body and leaves the process ready.
+    """
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz")
-    async def readyz(response: Response) -> dict[str, object]:
+    @router.get("/readyz", response_model=Readiness,
+                responses={503: {"model": Readiness, "description": "A dependency does not answer (named in checks)"}})
+    async def readyz(response: Response) -> Readiness:
         results: dict[str, str] = {}
+        ready = True
         for name, check in checks.items():
             try:
-                await check()
-                results[name] = "ok"
+                warning = await check()
             except Exception as exc:
                 results[name] = f"unavailable: {exc.__class__.__name__}"
-        ready = all(v == "ok" for v in results.values())
+                ready = False
+            else:
+                # A warning is for operators to see; taking the process out of rotation would not help it.
+                results[name] = "ok" if warning is None else f"warning: {warning}"
         if not ready:
             response.status_code = 503
-        return {"status": "ready" if ready else "unavailable", "checks": results}
+        return Readiness(status="ready" if ready else "unavailable", checks=results)
 
     return router
 
@@ -92,4 +189,217 @@ def install_common(app: FastAPI) -> None:
     app.add_middleware(RequestContextMiddleware)
 
 
-__all__ = ["Problem", "ReadinessCheck", "health_router", "install_common", "problem_response"]
+# --- The OpenAPI document: every problem+json answer declared ---------------------------------------------
+
+PROBLEM_REF = "#/components/schemas/Problem"
+PROBLEM_SCHEMAS: dict[str, dict[str, Any]] = {
+    "FieldProblem": {
+        "title": "FieldProblem",
+        "description": "One thing wrong with a request, in both languages.",
+        "type": "object",
+        "properties": {
+            "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                    "description": "Where: the path to the field (body fields without `body`)"},
+            "code": {"type": "string"},
+            "message_zh": {"type": "string"},
+            "message_en": {"type": "string"},
+        },
+        "required": ["loc", "code", "message_zh", "message_en"],
+    },
+    "Problem": {
+        "title": "Problem",
+        "description": "An error (RFC 9457 problem details). A validation failure lists every problem in "
+                       "`errors`; some problems add members of their own (e.g. `service`, `limit_per_minute`).",
+        "type": "object",
+        "properties": {
+            "type": {"type": "string", "description": "A URI naming the kind of problem"},
+            "title": {"type": "string"},
+            "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "detail": {"type": "string"},
+            "code": {"type": "string", "description": "Stable, for clients to act on"},
+            "instance": {"type": "string", "description": "The request path"},
+            "errors": {"type": "array", "items": {"$ref": "#/components/schemas/FieldProblem"}},
+            "request_id": {"type": "string", "description": "The X-Request-ID of the request, as logged"},
+        },
+        "required": ["type", "title", "status", "request_id"],
+    },
+}
+SECURITY_SCHEME = "bearer"
+# What FastAPI writes when a route names a status without a description of its own.
+_GENERATED = {"Validation Error", "Additional Response", *http.client.responses.values()}
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again",
+                               "schema": {"type": "integer", "minimum": 0}}}
+
+
+def is_problem_status(status: str) -> bool:
+    return status[:1] in ("4", "5")
+
+
+def _problem_content(response: dict[str, Any]) -> bool:
+    """Whether a declared error answer is to be problem+json: it has no content of its own, or only
+    FastAPI's default validation-error body (which this API never sends)."""
+    content = response.get("content")
+    if not content:
+        return True
+    schemas = [media.get("schema", {}).get("$ref", "") for media in content.values()]
+    return all(ref.endswith("/HTTPValidationError") or ref == PROBLEM_REF for ref in schemas)
+
+
+def declare_problems(operation: dict[str, Any], reasons: Mapping[int, Iterable[str]], *,
+                     keep_declared: bool = False) -> None:
+    """Add ``reasons`` (status → why) to an operation's responses and make each error answer it declares
+    problem+json. ``keep_declared`` leaves the description of a status the route declared itself alone."""
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    for status, texts in sorted(reasons.items()):
+        key = str(status)
+        response = responses.setdefault(key, {})
+        description = response.get("description") or ""
+        own = bool(description) and description not in _GENERATED
+        if own and keep_declared:
+            continue
+        if not own:
+            description = ""
+        for text in texts:
+            if text.lower() not in description.lower():
+                description = f"{description}; {text}" if description else text
+        response["description"] = (description[:1].upper() + description[1:]) or http.HTTPStatus(status).phrase
+        if status in (429, 503):
+            response.setdefault("headers", {}).update(RETRY_AFTER)
+    for key, response in responses.items():
+        if is_problem_status(key) and _problem_content(response):
+            response["content"] = {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}
+
+
+def add_problem_components(document: dict[str, Any]) -> None:
+    """The Problem schemas and the bearer scheme; FastAPI's validation-error schemas once nothing uses them."""
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    schemas.update(PROBLEM_SCHEMAS)
+    components.setdefault("securitySchemes", {})[SECURITY_SCHEME] = {
+        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+        "description": "A token of the identity provider (or, in dev, of POST /api/v1/auth/dev-token)"}
+    for name in ("HTTPValidationError", "ValidationError"):  # the first is all that refers to the second
+        if f"#/components/schemas/{name}\"" not in json.dumps(document):
+            schemas.pop(name, None)
+
+
+def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(path, method, operation) of every operation of a document."""
+    for path, item in document.get("paths", {}).items():
+        for method, operation in item.items():
+            if method in ("get", "put", "post", "delete", "options", "head", "patch", "trace"):
+                yield path, method, operation
+
+
+def _calls(dependant: Dependant) -> Iterator[Any]:
+    for dependency in dependant.dependencies:
+        yield dependency.call
+        yield from _calls(dependency)
+
+
+def _annotation(field: Any) -> Any:
+    return getattr(getattr(field, "field_info", None), "annotation", None)
+
+
+def _is_department(field: Any) -> bool:
+    annotation = _annotation(field)
+    return isinstance(annotation, type) and issubclass(annotation, Department)
+
+
+def _names_an_object(field: Any) -> bool:
+    """A path parameter that names something to look up (an id, a code), not one of a fixed set (an enum:
+    any other value is 422)."""
+    annotation = _annotation(field)
+    return not (isinstance(annotation, type) and issubclass(annotation, enum.Enum))
+
+
+def api_routes(app: FastAPI) -> Iterator[Any]:
+    """The app's API routes as FastAPI documents them: with FastAPI's included routers resolved (their
+    prefixes and dependencies applied), where this FastAPI resolves them lazily."""
+    contexts = getattr(fastapi.routing, "iter_route_contexts", None)
+    if contexts is None:
+        yield from (route for route in app.routes if isinstance(route, APIRoute))
+        return
+    for context in contexts(app.routes):
+        if isinstance(context.original_route, APIRoute):
+            yield context
+
+
+def route_problems(route: Any, operation: dict[str, Any], settings: Settings) -> dict[int, list[str]]:
+    """The problem+json answers an operation can give, from what its route depends on and takes."""
+    calls = set(_calls(route.dependant))
+    parameters = operation.get("parameters", [])
+    reasons: dict[int, list[str]] = {}
+
+    def add(status: int, why: str) -> None:
+        reasons.setdefault(status, []).append(why)
+
+    token = current_principal in calls
+    if token:
+        add(400, "two Authorization headers")
+        add(401, "no bearer token, or one that is malformed, expired, not yet valid, or not ours")
+        operation["security"] = [{SECURITY_SCHEME: []}]
+        if settings.jwks_url:
+            add(503, "the identity provider's signing keys cannot be fetched")
+    if require_admin in calls:
+        add(403, "the caller is not an administrator")
+    if any(_is_department(p) for p in route.dependant.path_params):
+        add(403, "the caller is not an officer of that department")
+    if any(_names_an_object(p) for p in route.dependant.path_params):
+        add(404, "no such object, or not one the caller may see")
+    if any(p.get("in") == "header" and p.get("name", "").lower() == KEY_HEADER.lower() for p in parameters):
+        add(400, "no Idempotency-Key, or one over 200 characters")
+        add(409, "a request with this Idempotency-Key is still being processed (retry shortly)")
+        add(422, "this Idempotency-Key came with another body")
+        if token:
+            add(403, "the caller's role does not create this (e.g. officers and administrators do not submit)")
+    if "requestBody" in operation:
+        add(413, f"the body is over {settings.max_body_bytes} bytes")
+    if parameters or "requestBody" in operation or "422" in operation.get("responses", {}):
+        add(422, "invalid parameters or body: every problem is listed in `errors`")
+    return reasons
+
+
+def _required_idempotency_key(operation: dict[str, Any]) -> None:
+    # A creating POST refuses a request without the key (400): the document says it is required.
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "header" and parameter.get("name", "").lower() == KEY_HEADER.lower():
+            parameter["required"] = True
+            parameter["schema"] = {"type": "string", "minLength": 1, "maxLength": 200,
+                                   "description": parameter.get("description", "")}
+
+
+def problem_openapi(app: FastAPI, settings: Settings | None = None) -> Callable[[], dict[str, Any]]:
+    """``app.openapi`` with every operation's problem+json answers declared (``route_problems``), the
+    ``Problem`` schema, and the bearer scheme on the operations that need a token."""
+    completed: list[dict[str, Any]] = []
+
+    def openapi() -> dict[str, Any]:
+        # FastAPI's own document, cached on the app (made again when the routes change): completed once each.
+        document = FastAPI.openapi(app)
+        if completed and completed[0] is document:
+            return document
+        completed[:] = [document]
+        paths = document.get("paths", {})
+        for route in api_routes(app):
+            if not route.include_in_schema:
+                continue
+            for method in route.methods or ():
+                operation = paths.get(route.path_format, {}).get(method.lower())
+                if operation is not None:
+                    _required_idempotency_key(operation)
+                    declare_problems(operation, route_problems(route, operation, settings or get_settings()),
+                                     keep_declared=True)
+        add_problem_components(document)
+        return document
+
+    return openapi
+
+
+def install_problem_openapi(app: FastAPI, settings: Settings | None = None) -> None:
+    """Serve the document of ``problem_openapi`` as the app's OpenAPI document."""
+    app.openapi = problem_openapi(app, settings)  # type: ignore[method-assign]
+
+
+__all__ = ["BodyLimitMiddleware", "Problem", "ReadinessCheck", "body_too_large", "declare_problems", "health_router",
+           "install_common", "install_problem_openapi", "problem_response"]

@@ -23,7 +23,7 @@ from services.deregistration.schemas import (
 )
 from shared.auth import CurrentPrincipal, submitting_for
 from shared.idempotency import Created, IdempotencyKey, create_once
-from shared.kit import add_application_reads
+from shared.kit import SUPPLEMENT_RESPONSES, add_application_reads
 from shared.outbox import UnitOfWork
 from shared.pagination import Paging
 from shared.problems import Problem
@@ -99,7 +99,8 @@ async def object_to(application_id: str, body: ObjectionCreate, principal: Curre
     return await create_once(runtime.uow, principal.sub, key, payload, create, on_conflict=_concurrent)
 
 
-@router.patch("/deregistrations/{application_id}", response_model=DeregistrationPublic)
+@router.patch("/deregistrations/{application_id}", response_model=DeregistrationPublic,
+               responses=SUPPLEMENT_RESPONSES)
 async def supplement(application_id: str, body: DeregistrationSupplement, principal: CurrentPrincipal,
                      uow: Uow) -> DeregistrationPublic:
     """Send what a department asked for (补正); the returning departments are asked again."""

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from services.gateway.proxy import call, forward_headers
+from services.gateway.proxy import call, upstream_headers
 from shared import registry
 from shared.auth import AdminPrincipal, CurrentPrincipal, issue_token, require_officer
 from shared.backoffice import DecisionIn, DecisionPublic
@@ -40,7 +40,7 @@ async def ask_services(request: Request, method: str, targets: Iterable[Target],
                        params: list[tuple[str, str]] | None = None, content: bytes | None = None) -> list[Answer]:
     """Ask several services at once with the caller's headers; a service that does not answer gives None."""
     settings = get_settings()
-    headers = forward_headers(request.headers)
+    headers = upstream_headers(request)
 
     async def one(service: str, path: str) -> Answer:
         try:
@@ -148,7 +148,9 @@ async def department_tasks(code: Department, request: Request, principal: Curren
     return DepartmentQueue(items=items[:limit], unavailable_services=unavailable_of(answers))
 
 
-@router.post("/departments/{code}/tasks/{task_id}/decision", tags=["department back office"])
+@router.post("/departments/{code}/tasks/{task_id}/decision", tags=["department back office"],
+             responses={409: {"description": "The task is decided already"},
+                        503: {"description": "The task may belong to a service that does not answer"}})
 async def department_decision(code: Department, task_id: str, body: DecisionIn, request: Request,
                               principal: CurrentPrincipal) -> JSONResponse:
     """Decide a task (approved, rejected, returned); the owning service applies it like a NATS answer."""

@@ -10,7 +10,8 @@ import httpx
 from fastapi import Depends, FastAPI, Request, Response
 
 from services.gateway import api, openapi, progress
-from services.gateway.limits import BodyLimitMiddleware, RateLimits, enforce_rate_limit, verified_caller
+from services.gateway.guard import RequestGuardMiddleware
+from services.gateway.limits import RateLimits, enforce_rate_limit, verified_caller
 from services.gateway.proxy import forward
 from shared.auth import TokenVerifier, bearer_token
 from shared.bus import Bus
@@ -21,7 +22,7 @@ from shared.natsauth import GATEWAY_IDENTITY
 from shared.problems import Problem, problem_response
 from shared.registry import is_anonymous, owner_of
 from shared.settings import get_settings
-from shared.web import health_router, install_common
+from shared.web import BodyLimitMiddleware, health_router, install_common, install_problem_openapi
 
 settings = get_settings()
 settings.refuse_unsafe()
@@ -45,12 +46,17 @@ first answer; after that the same key counts as new.
 **Limits.** Per caller (token subject, or client address without a token):
 {settings.rate_limit_writes_per_minute or "unlimited"} writes and {settings.rate_limit_reads_per_minute or "unlimited"}
 reads a minute by default (`ONESTOP_RATE_LIMIT_WRITES_PER_MINUTE`, `ONESTOP_RATE_LIMIT_READS_PER_MINUTE`),
-then 429 with `Retry-After`. Bodies over {settings.max_body_bytes} bytes are 413. A service slower than
+then 429 with `Retry-After`; the client address is the peer's unless the peer is a trusted proxy
+(`ONESTOP_TRUSTED_PROXIES`, none by default), whose `X-Forwarded-For` then names it. Bodies over
+{settings.max_body_bytes} bytes are 413, at the gateway and at every service. A path with a dot segment, an
+encoded slash or backslash or an empty segment is 400, and so is a request with two `Authorization` headers.
+A service slower than
 {settings.upstream_timeout_seconds:g} s answers 504, one that is down 503 with `Retry-After`; the others keep
 working, and the lists gathered from several services name the ones that did not answer.
 
 **Live progress.** `GET /api/v1/applications/{{id}}/events` (server-sent events), resumable with
-`Last-Event-ID`.
+`Last-Event-ID`; at most {settings.progress_streams_per_caller} streams at once per caller and
+{settings.progress_streams_total} in all (then 429 with `Retry-After`); a stream ends when its token expires.
 """
 
 
@@ -76,9 +82,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 # /openapi.json and /docs are served by services.gateway.openapi: one document for the whole public API.
 app = FastAPI(title="Jiangmen one-stop service API (一网通办)", lifespan=lifespan, docs_url=None, openapi_url=None,
               description=DESCRIPTION, dependencies=[Depends(enforce_rate_limit)])
-# Inside the request-context middleware (added by install_common), so a 413 is logged with its request id.
+# Inside the request-context middleware (added by install_common, the outermost), so a 400 or 413 is logged
+# with its request id; the guard before the body limit, so a malformed path is refused before its body is read.
 app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+app.add_middleware(RequestGuardMiddleware, trusted_proxies=settings.trusted_proxies)
 install_common(app)
+install_problem_openapi(app, settings)
 
 
 async def _bus_ready() -> None:
@@ -90,7 +99,7 @@ async def _bus_ready() -> None:
 
 app.include_router(health_router({"nats": _bus_ready}))
 app.include_router(api.router)
-progress.install(app)
+progress.install(app, settings)
 openapi.install(app, settings)
 if settings.env == "dev":
     app.include_router(api.dev_router)

@@ -1,5 +1,6 @@
-"""Resource limits at the gateway: per-caller rate limits on writes and reads (429 with Retry-After) and a
-maximum request body (413), both answered as problem+json before anything reaches a service."""
+"""Per-caller rate limits at the gateway on writes and reads (429 with Retry-After), answered as problem+json
+before anything reaches a service. The body limit (413) is ``shared.web.BodyLimitMiddleware``, which every
+service applies as well."""
 
 from __future__ import annotations
 
@@ -8,16 +9,12 @@ import time
 from collections.abc import Callable
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import Principal, bearer_token, get_verifier
-from shared.problems import PROBLEM_JSON, Problem
+from shared.problems import Problem
 from shared.settings import Settings
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# A body refused for its size is still read (and dropped) up to this many times the limit.
-DRAIN_FACTOR = 8
 
 
 class RateLimiter:
@@ -101,69 +98,10 @@ async def verified_caller(request: Request) -> Principal | None:
 
 async def enforce_rate_limit(request: Request) -> None:
     """App-wide dependency: count the request against its caller's bucket (the token's subject, or the
-    client address for requests without a valid token, so guessing tokens is limited too)."""
+    client address for requests without a valid token, so guessing tokens is limited too). The address is the
+    peer's, or the client a trusted proxy names (``services.gateway.guard``)."""
     if not request.url.path.startswith("/api/"):
         return
     principal = await verified_caller(request)
     caller = f"sub:{principal.sub}" if principal else f"addr:{request.client.host if request.client else '-'}"
     request.app.state.limits.check(request.method, caller)
-
-
-def _too_large(max_bytes: int) -> Problem:
-    return Problem(413, "Request too large", f"the body may be at most {max_bytes} bytes", code="body_too_large")
-
-
-class BodyLimitMiddleware:
-    """Refuses a body over ``max_bytes`` with 413: at once by its Content-Length, or while reading a chunked
-    body, which it holds (at most ``max_bytes``) and then hands on to the app unchanged."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, *, read: int, more: bool) -> None:
-        # Most clients only read an answer once they have sent their body: read on (and drop) up to a
-        # bound so they see the 413, and beyond it just answer and close.
-        while more and read <= DRAIN_FACTOR * self.max_bytes:
-            message = await receive()
-            if message["type"] != "http.request":
-                return
-            read += len(message.get("body", b""))
-            more = message.get("more_body", False)
-        problem = _too_large(self.max_bytes)
-        response = JSONResponse(problem.body(scope.get("path")), status_code=413, media_type=PROBLEM_JSON,
-                                headers={"connection": "close"})
-        await response(scope, receive, send)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope["headers"])
-        declared = headers.get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(scope, receive, send, read=0,
-                               more=declared.isdigit() and int(declared) <= DRAIN_FACTOR * self.max_bytes)
-            return
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break  # the client went away; the app sees it on its first receive
-            body.extend(message.get("body", b""))
-            if len(body) > self.max_bytes:
-                await self._refuse(scope, receive, send, read=len(body), more=message.get("more_body", False))
-                return
-            if not message.get("more_body", False):
-                message = {"type": "http.request", "body": bytes(body), "more_body": False}
-                break
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return message
-            return await receive()
-
-        await self.app(scope, replay, send)

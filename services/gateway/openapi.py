@@ -1,6 +1,8 @@
 """The public API's one OpenAPI document: the gateway's own routes plus, for every service in the registry,
 the routes under its public prefixes, gathered from the services when asked (a service that does not answer
-is named in the description). Two documents that define one schema name two ways are an error, not a choice."""
+is named in the description). Two documents that define one schema name two ways are an error, not a choice.
+Every operation declares the problem+json answers it can give: its own (``shared.web.problem_openapi``, in the
+gateway and in each service) and the gateway's (``declare_gateway_problems``)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from shared import registry
 from shared.problems import Problem, problem_response
 from shared.registry import ServiceSpec
 from shared.settings import Settings
+from shared.web import add_problem_components, declare_problems, operations
 
 log = logging.getLogger("onestop.gateway.openapi")
 OPENAPI_PATH = "/openapi.json"
@@ -79,6 +82,25 @@ def merge(gateway: dict[str, Any], documents: Iterable[tuple[ServiceSpec, dict[s
     return document
 
 
+def declare_gateway_problems(document: dict[str, Any], forwarded: set[str], settings: Settings) -> None:
+    """What the gateway answers itself on top of what each operation declares: 400 for a malformed path or
+    two Authorization headers (everywhere), 429 under /api (rate limits), and for the paths it forwards 503
+    and 504 (the service is down or slow) and 413 on bodies."""
+    for path, _method, operation in operations(document):
+        reasons: dict[int, list[str]] = {
+            400: ["a dot segment, an encoded slash or backslash or an empty segment in the path",
+                  "two Authorization headers"]}
+        if path.startswith("/api/"):
+            reasons[429] = ["over the caller's rate limit"]
+        if path in forwarded:
+            reasons[503] = ["the service that owns the path does not answer"]
+            reasons[504] = [f"the service that owns the path did not answer in {settings.upstream_timeout_seconds:g} s"]
+            if "requestBody" in operation:
+                reasons[413] = [f"the body is over {settings.max_body_bytes} bytes"]
+        declare_problems(operation, reasons)
+    add_problem_components(document)
+
+
 def install(app: FastAPI, settings: Settings) -> None:
     """Serve the merged document at ``/openapi.json`` and Swagger UI at ``/docs``.
 
@@ -90,8 +112,9 @@ def install(app: FastAPI, settings: Settings) -> None:
         client: httpx.AsyncClient = request.app.state.client
         specs = [s for s in registry.services().values() if s.public_prefixes]
         docs = await asyncio.gather(*(_service_document(client, settings.service_url(s.name)) for s in specs))
+        own = app.openapi()
         try:
-            return JSONResponse(merge(app.openapi(), zip(specs, docs, strict=True)))
+            document = merge(own, zip(specs, docs, strict=True))
         except SchemaConflict as conflict:
             # A release that broke the public contract: loud in the logs, plain to whoever reads the docs.
             log.error("public OpenAPI document not merged", extra={"schema": conflict.name,
@@ -99,6 +122,8 @@ def install(app: FastAPI, settings: Settings) -> None:
             return problem_response(Problem(500, "OpenAPI documents conflict", str(conflict),
                                             code="openapi_schema_conflict", schema=conflict.name,
                                             services=[conflict.first, conflict.second]), request)
+        declare_gateway_problems(document, set(document["paths"]) - set(own.get("paths", {})), settings)
+        return JSONResponse(document)
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:

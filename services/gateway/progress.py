@@ -11,7 +11,14 @@ The stream ends with the final state: one of the owning service's ``final_status
 The SSE id is a cursor into both streams, ``<TASKS sequence>-<service stream sequence>``: a client that
 reconnects with ``Last-Event-ID`` resumes just after the last event it received, with nothing lost and
 nothing repeated. The final event's id ends in ``-final``; reconnecting with it answers 204, which tells an
-``EventSource`` to stop reconnecting.
+``EventSource`` to stop reconnecting. A cursor is never followed further back than the application: one at a
+message older than the application (or one the broker no longer holds) is clamped to the application's
+creation, events up to the cursor still skipped; one beyond the end of a stream (never issued) starts from the
+beginning. A replay so reads no more than a new listener's would.
+
+Streams are bounded: at most ``progress_streams_per_caller`` open at once per caller (token subject) and
+``progress_streams_total`` in all (one more is 429 with ``Retry-After``), and each ends when the token it was
+opened with expires (the ``EventSource`` then reconnects, and a fresh token is needed).
 """
 
 from __future__ import annotations
@@ -20,10 +27,12 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -32,16 +41,17 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 from pydantic import BaseModel, ValidationError
 
-from services.gateway.proxy import call, forward_headers
-from shared.auth import CurrentPrincipal
+from services.gateway.proxy import call, upstream_headers
+from shared.auth import CurrentPrincipal, expires_at, token_expired
 from shared.bus import Bus
 from shared.departments import Department
 from shared.events import TASKS_STREAM, CloudEvent, stream_for_service
 from shared.problems import Problem
 from shared.registry import ServiceSpec, with_applications
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
 
 log = logging.getLogger("onestop.gateway.progress")
 router = APIRouter(prefix="/api/v1", tags=["applications"])
@@ -52,6 +62,8 @@ START_MARGIN = timedelta(seconds=60)
 # How long the final state waits for department decisions still on their way through the other stream.
 DRAIN_SECONDS = 5.0
 RETRY_MILLISECONDS = 3000
+# Retry-After of a stream refused because too many are open.
+STREAMS_RETRY_SECONDS = 5
 APPLICATION_ID = r"^[A-Za-z0-9_-]{1,100}$"
 
 
@@ -119,7 +131,7 @@ class Cursor:
     service: int = 0
     final: bool = False
 
-    _FORMAT = re.compile(r"^(\d{1,20})-(\d{1,20})(-final)?$")
+    _FORMAT = re.compile(r"^(\d{1,19})-(\d{1,19})(-final)?$")
 
     def encode(self) -> str:
         return f"{self.tasks}-{self.service}" + ("-final" if self.final else "")
@@ -155,6 +167,8 @@ class _Source:
     fetched: int = 0
     handled: int = 0
     failure: BaseException | None = None
+    # Messages up to this sequence were sent to the listener before (its Last-Event-ID): skipped.
+    seen_up_to: int = 0
 
     def take(self) -> _Item | None:
         if self.head is None and not self.queue.empty():
@@ -172,8 +186,9 @@ class ProgressFeed:
     stored their messages while history is read, then as they arrive."""
 
     def __init__(self, js: JetStreamContext, spec: ServiceSpec, application_id: str, since: datetime,
-                 cursor: Cursor, request: Request | None = None) -> None:
+                 cursor: Cursor, request: Request | None = None, expires: float | None = None) -> None:
         self.js = js
+        self.expires = expires  # when the listener's token expires (epoch seconds): the stream ends then
         self.request = request
         self.disconnected = False
         self._closing = False
@@ -186,11 +201,32 @@ class ProgressFeed:
         self._arrived = asyncio.Event()
         self._pumps: list[asyncio.Task[None]] = []
 
+    async def _resume(self, stream: str, after: int) -> tuple[int, int]:
+        """For a cursor at sequence ``after`` of ``stream``: the sequence to start after (0: from the
+        application's creation) and the one up to which messages are skipped (already sent)."""
+        if not after:
+            return 0, 0
+        state = (await self.js.stream_info(stream)).state
+        if after > state.last_seq:
+            return 0, 0  # never issued: from the beginning
+        if after < state.first_seq:
+            return 0, after  # the broker no longer holds it
+        try:
+            message = await self.js.get_msg(stream, seq=after)
+        except NotFoundError:
+            return 0, after  # deleted: its age is unknown
+        since = self.since if self.since.tzinfo else self.since.replace(tzinfo=UTC)
+        if message.time is None or message.time < since:
+            return 0, after  # older than the application: read no further back than its creation
+        return after, after
+
     async def open(self) -> None:
         """Create the consumers, each from just after the cursor or else from the application's creation."""
         plan = (("tasks", TASKS_STREAM, f"task.{self.service}.>", self.cursor.tasks),
                 ("service", stream_for_service(self.service), f"{self.service}.>", self.cursor.service))
-        for label, stream, subject, after in plan:
+        floors: dict[str, int] = {}
+        for label, stream, subject, cursor in plan:
+            after, floors[label] = await self._resume(stream, cursor)
             name = f"progress-{uuid.uuid4().hex}"
             config = ConsumerConfig(
                 name=name,
@@ -205,7 +241,9 @@ class ProgressFeed:
             )
             info = await self.js.add_consumer(stream, config)
             sub = await self.js.pull_subscribe_bind(stream=stream, consumer=name)
-            self.sources[label] = _Source(label, stream, name, sub, pending=info.num_pending or 0)
+            self.sources[label] = _Source(label, stream, name, sub, pending=info.num_pending or 0,
+                                          seen_up_to=floors[label])
+        self.cursor = Cursor(floors["tasks"], floors["service"])
         for source in self.sources.values():
             self._pumps.append(asyncio.create_task(self._pump(source), name=f"progress-{source.label}"))
         if self.request is not None:
@@ -284,8 +322,12 @@ class ProgressFeed:
         info = await self.js.consumer_info(source.stream, source.consumer)
         return info.num_pending == 0 and source.handled == source.fetched == info.delivered.consumer_seq
 
+    def _left(self) -> float | None:
+        """Seconds until the listener's token expires (None: no expiry)."""
+        return None if self.expires is None else max(0.0, self.expires - time.time())
+
     async def events(self) -> AsyncIterator[ServerSentEvent]:
-        """The application's events after the cursor, ending with its final state."""
+        """The application's events after the cursor, ending with its final state (or when the token expires)."""
         position = {"tasks": self.cursor.tasks, "service": self.cursor.service}
         shown: set[tuple[str, str | None, int | None, str]] = set()
         held: tuple[ProgressEvent, int] | None = None  # the final state, sent once the decisions before it are
@@ -293,6 +335,10 @@ class ProgressFeed:
         first = True
         loop = asyncio.get_running_loop()
         while not self.disconnected:
+            left = self._left()
+            if left is not None and left <= 0:
+                log.info("progress stream ended: the token expired", extra={"application_id": self.application_id})
+                return
             if held is not None and (loop.time() >= deadline or await self._caught_up(self.sources["tasks"])):
                 final, seq = held
                 yield ServerSentEvent(id=Cursor(position["tasks"], seq, final=True).encode(), event=final.kind,
@@ -305,9 +351,12 @@ class ProgressFeed:
                 return  # the client reconnects with Last-Event-ID
             chosen = self._next()
             if chosen is None:
-                await self._wait(0.2 if held is not None else 5.0)
+                pause = 0.2 if held is not None else 5.0
+                await self._wait(pause if left is None else min(pause, left))
                 continue
             source, item = chosen
+            if item.seq <= source.seen_up_to:
+                continue
             if held is not None and source.label == "service":
                 continue  # nothing after the final state belongs in this stream
             try:
@@ -334,6 +383,39 @@ class ProgressFeed:
             first = False
 
 
+class StreamSlots:
+    """The progress streams open in this gateway process: per caller and in all (0 switches a cap off)."""
+
+    def __init__(self, per_caller: int, total: int) -> None:
+        self.per_caller = per_caller
+        self.total = total
+        self.open: Counter[str] = Counter()
+
+    @classmethod
+    def of(cls, settings: Settings) -> StreamSlots:
+        return cls(settings.progress_streams_per_caller, settings.progress_streams_total)
+
+    @contextlib.contextmanager
+    def hold(self, caller: str) -> Iterator[None]:
+        """One stream of ``caller`` for the length of the block; a Problem 429 when a cap is reached."""
+        if self.per_caller and self.open[caller] >= self.per_caller:
+            raise self._refused(f"at most {self.per_caller} progress streams at once per caller")
+        if self.total and self.open.total() >= self.total:
+            raise self._refused("the gateway has as many progress streams open as it serves")
+        self.open[caller] += 1
+        try:
+            yield
+        finally:
+            self.open[caller] -= 1
+            if not self.open[caller]:
+                del self.open[caller]
+
+    @staticmethod
+    def _refused(detail: str) -> Problem:
+        return Problem(429, "Too many streams", f"{detail}; close one or try again later", code="too_many_streams",
+                       headers={"Retry-After": str(STREAMS_RETRY_SECONDS)})
+
+
 class NoContent(Exception):
     """Answered as 204: the listener has already seen the final state."""
 
@@ -342,7 +424,7 @@ async def find_application(request: Request, application_id: str) -> tuple[Servi
     """The service that owns the application and its view of it, asked with the caller's own token at every
     application path of every service that has applications."""
     settings = get_settings()
-    headers = {**forward_headers(request.headers), "accept": "application/json"}
+    headers = {**upstream_headers(request), "accept": "application/json"}
     headers.pop("last-event-id", None)
 
     async def ask(spec: ServiceSpec, path: str) -> tuple[ServiceSpec, Any]:
@@ -365,26 +447,32 @@ async def find_application(request: Request, application_id: str) -> tuple[Servi
 
 async def open_feed(
     request: Request,
-    _principal: CurrentPrincipal,
+    principal: CurrentPrincipal,
     application_id: Annotated[str, Path(pattern=APPLICATION_ID)],
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> AsyncIterator[ProgressFeed]:
-    """Authorize the listener, then open the feed for the length of the response."""
-    spec, application = await find_application(request, application_id)
-    cursor = Cursor.parse(last_event_id)
-    if cursor.final:
-        raise NoContent
-    bus: Bus = request.app.state.bus
-    if not bus.is_connected:
-        raise Problem(503, "Events unavailable", "the event broker does not answer; try again shortly",
-                      code="broker_unavailable", headers={"Retry-After": "5"})
-    since = datetime.fromisoformat(application["created_at"]) - START_MARGIN
-    feed = ProgressFeed(bus.js, spec, application_id, since, cursor, request)
-    try:
-        await feed.open()
-        yield feed
-    finally:
-        await feed.close()
+    """Authorize the listener, then open the feed for the length of the response (holding one of the caller's
+    stream slots, and no longer than the token lasts)."""
+    expires = expires_at(principal)
+    if expires is not None and expires <= time.time():
+        raise token_expired()  # accepted within the verifier's leeway, but a stream would end at once
+    slots: StreamSlots = request.app.state.progress_streams
+    with slots.hold(principal.sub):
+        spec, application = await find_application(request, application_id)
+        cursor = Cursor.parse(last_event_id)
+        if cursor.final:
+            raise NoContent
+        bus: Bus = request.app.state.bus
+        if not bus.is_connected:
+            raise Problem(503, "Events unavailable", "the event broker does not answer; try again shortly",
+                          code="broker_unavailable", headers={"Retry-After": "5"})
+        since = datetime.fromisoformat(application["created_at"]) - START_MARGIN
+        feed = ProgressFeed(bus.js, spec, application_id, since, cursor, request, expires)
+        try:
+            await feed.open()
+            yield feed
+        finally:
+            await feed.close()
 
 
 @router.get(
@@ -397,6 +485,8 @@ async def open_feed(
                      "`number`, `reason`, `missing`."},
         204: {"description": "`Last-Event-ID` was the final event: nothing more will come."},
         404: {"description": "No such application, or not one the caller may see."},
+        429: {"description": "Too many streams open: the caller's, or the gateway's in all."},
+        503: {"description": "The event broker, or a service the application may belong to, does not answer."},
     },
 )
 async def application_events(feed: Annotated[ProgressFeed, Depends(open_feed)]) -> AsyncIterator[ServerSentEvent]:
@@ -407,14 +497,20 @@ async def application_events(feed: Annotated[ProgressFeed, Depends(open_feed)]) 
 
     Resume with `Last-Event-ID`: the id is a cursor (`<tasks sequence>-<service sequence>`), and the events
     after it follow, none twice. The final event's id ends in `-final`; reconnecting with it answers 204.
+    A cursor older than the application is clamped to the application's creation, and one the gateway never
+    issued (beyond the end of the streams) starts from the beginning.
     Only the applicant, the clerk who submitted the application, or an admin may listen (404 otherwise).
+
+    A caller may keep a few streams open at once, and the gateway a bounded number in all: one more is 429
+    with `Retry-After`. A stream ends when the token it was opened with expires; reconnect with a fresh one.
     """
     async for event in feed.events():
         yield event
 
 
-def install(app: FastAPI) -> None:
-    """Add the progress route and the 204 that ends a finished stream for good."""
+def install(app: FastAPI, settings: Settings | None = None) -> None:
+    """Add the progress route, its stream caps, and the 204 that ends a finished stream for good."""
+    app.state.progress_streams = StreamSlots.of(settings or get_settings())
 
     @app.exception_handler(NoContent)
     async def _no_content(_request: Request, _exc: NoContent) -> Response:

@@ -3,6 +3,8 @@ passed on, and a service that is slow or down answered as 504 or 503 instead of 
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import httpx
 from fastapi import Request, Response
 
@@ -13,11 +15,31 @@ HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
     "transfer-encoding", "upgrade", "host", "content-length", "content-encoding",
 })
+# What a client says about where it comes from is not passed on: the gateway says it (``upstream_headers``).
+FORWARDING = frozenset({"forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip"})
+# Characters a path keeps as they are when forwarded; everything else is percent-encoded again.
+PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 
 def forward_headers(headers: httpx.Headers | dict[str, str] | object) -> dict[str, str]:
     items = headers.items() if hasattr(headers, "items") else []
-    return {k: v for k, v in items if k.lower() not in HOP_BY_HOP and k.lower() != REQUEST_ID_HEADER.lower()}
+    return {k: v for k, v in items
+            if k.lower() not in HOP_BY_HOP and k.lower() not in FORWARDING and k.lower() != REQUEST_ID_HEADER.lower()}
+
+
+def upstream_headers(request: Request) -> dict[str, str]:
+    """The headers a request is passed on to a service with: its own, less hop-by-hop and forwarding headers,
+    plus ``X-Forwarded-For`` naming the client (as ``services.gateway.guard`` found it)."""
+    headers = forward_headers(request.headers)
+    if request.client is not None:
+        headers["x-forwarded-for"] = request.client.host
+    return headers
+
+
+def upstream_path(request: Request) -> str:
+    """The path as the gateway routed it, encoded again so the service decodes exactly that path (a ``%2F``
+    the client encoded twice stays one character for the service too)."""
+    return quote(request.scope["path"], safe=PATH_SAFE)
 
 
 def unavailable(service: str) -> Problem:
@@ -49,8 +71,8 @@ async def call(client: httpx.AsyncClient, base_url: str, service: str, method: s
 async def forward(request: Request, client: httpx.AsyncClient, base_url: str, service: str, body: bytes) -> Response:
     """Forward the request as is and return the service's answer as is (less hop-by-hop headers)."""
     try:
-        upstream = await call(client, base_url, service, request.method, request.url.path,
-                              headers=forward_headers(request.headers),
+        upstream = await call(client, base_url, service, request.method, upstream_path(request),
+                              headers=upstream_headers(request),
                               params=list(request.query_params.multi_items()), content=body or None)
     except Problem as problem:
         return problem_response(problem, request)

@@ -19,6 +19,7 @@ from services.registration.schemas import (
 )
 from shared.auth import CurrentPrincipal, submitting_for
 from shared.idempotency import Created, IdempotencyKey, create_once
+from shared.kit import SUPPLEMENT_RESPONSES
 from shared.outbox import UnitOfWork
 from shared.pagination import Page, Paging
 from shared.problems import problem_of
@@ -65,7 +66,8 @@ async def get_registration(application_id: str, principal: CurrentPrincipal, run
         return await views.registration_public(session, app)
 
 
-@router.patch("/registrations/{application_id}", response_model=RegistrationPublic)
+@router.patch("/registrations/{application_id}", response_model=RegistrationPublic,
+               responses=SUPPLEMENT_RESPONSES)
 async def supplement(application_id: str, body: RegistrationSupplement, principal: CurrentPrincipal,
                      uow: Uow) -> RegistrationPublic:
     """Send what a department asked for (补正); the returning departments are asked again."""

@@ -19,7 +19,7 @@ from services.utilities.schemas import (
 )
 from shared.auth import CurrentPrincipal, submitting_for
 from shared.idempotency import Created, IdempotencyKey, create_once
-from shared.kit import add_application_reads
+from shared.kit import SUPPLEMENT_RESPONSES, add_application_reads
 from shared.outbox import UnitOfWork
 from shared.pagination import Page, Paging
 from shared.problems import Problem
@@ -77,7 +77,8 @@ async def accept(offer_id: str, body: OfferAcceptance, principal: CurrentPrincip
 add_application_reads(router, FLOW, "/connections", ConnectionPublic, views.connection_public)
 
 
-@router.patch("/connections/{application_id}", response_model=ConnectionPublic)
+@router.patch("/connections/{application_id}", response_model=ConnectionPublic,
+               responses=SUPPLEMENT_RESPONSES)
 async def supplement(application_id: str, body: ConnectionSupplement, principal: CurrentPrincipal, uow: Uow,
                      runtime: Runtime) -> ConnectionPublic:
     """Send what a department asked for (补正); the returning departments are asked again."""
