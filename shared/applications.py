@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
-from shared.auth import Principal, may_read
+from shared.auth import Principal, may_read, require_write
 from shared.bus import PoisonMessage
 from shared.departments import Department
 from shared.events import ApplicationEvent, TaskResolved, make_event, service_subject
@@ -298,6 +298,7 @@ class ApplicationFlow(Generic[App]):
         (``NotFound``, ``Conflict`` or ``Invalid`` otherwise). The service checks its own rules, then
         ``resubmit``s."""
         found = await self.readable(uow.session, application_id, principal)
+        require_write(principal, found.applicant, found.submitted_by)
         app = await self.lock(uow, found.id)
         assert app is not None
         self.expect_returned(app)

@@ -16,6 +16,7 @@ import jwt
 from fastapi import Depends, Request
 
 from shared.problems import Problem
+from shared.refusals import Forbidden
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger("onestop.auth")
@@ -280,7 +281,20 @@ def require_officer(principal: Principal, department: str) -> None:
 
 def may_read(principal: Principal, applicant: str, submitted_by: str) -> bool:
     """Object-level access to an application: its applicant, the clerk who submitted it, or an admin."""
-    return principal.is_admin or principal.sub == applicant or (principal.is_clerk and principal.sub == submitted_by)
+    return principal.is_admin or may_write(principal, applicant, submitted_by)
+
+
+def may_write(principal: Principal, applicant: str, submitted_by: str) -> bool:
+    """Who may change an application (supplement it, resume or extend a suspension): its applicant, or the
+    clerk who submitted it for them. Admins read everything and change nothing of an applicant's."""
+    return principal.sub == applicant or (principal.is_clerk and principal.sub == submitted_by)
+
+
+def require_write(principal: Principal, applicant: str, submitted_by: str) -> None:
+    """``Forbidden`` (403) for a reader who may not change the object (an admin, another officer)."""
+    if not may_write(principal, applicant, submitted_by):
+        raise Forbidden("read_only", "admins and officers read applications; only the applicant (or the clerk who "
+                        "submitted it) changes one", title="Read only")
 
 
 def submitting_for(principal: Principal, on_behalf_of: str | None) -> str:

@@ -17,7 +17,7 @@ from services.deregistration.models import DeregistrationApplication, Enterprise
 from services.deregistration.views import readable_suspension
 from shared import timers
 from shared.applications import lock_row
-from shared.auth import Principal
+from shared.auth import Principal, require_write
 from shared.identifiers import is_valid_uscc
 from shared.numbers import next_application_number
 from shared.outbox import UnitOfWork
@@ -205,6 +205,7 @@ async def _locked_suspension(uow: UnitOfWork, suspension_id: str,
                              principal: Principal) -> tuple[EnterpriseView, Suspension]:
     """The suspension and its enterprise, both locked (enterprise first, as everywhere)."""
     found = await readable_suspension(uow.session, suspension_id, principal)
+    require_write(principal, found.applicant, found.submitted_by)
     enterprise = await lock_row(uow.session, EnterpriseView, found.uscc)
     suspension = await lock_row(uow.session, Suspension, suspension_id)
     assert enterprise is not None and suspension is not None

@@ -541,6 +541,13 @@ async def test_suspension_resumes_early_extends_in_its_window_and_keeps_the_thre
                                 json={"end_date": (today() + timedelta(days=90)).isoformat()})
     assert early.status_code == 422 and early.json()["errors"][0]["code"] == "extension_window"
 
+    # An admin reads the suspension but changes nothing of the applicant's.
+    admin = await api.as_("an-admin", "admin")
+    assert (await api.http.get(f"/api/v1/suspensions/{first_id}", headers=admin)).status_code == 200
+    for action, body in (("resume", None), ("extension", {"end_date": (today() + timedelta(days=90)).isoformat()})):
+        refused = await api.http.post(f"/api/v1/suspensions/{first_id}/{action}", headers=admin, json=body)
+        assert refused.status_code == 403 and refused.json()["code"] == "read_only", dump(refused)
+
     # An early end is published now (within 30 days of resuming, as the rule asks).
     # (It started today: a resumption dated before that is refused too.)
     before = await api.http.post(f"/api/v1/suspensions/{first_id}/resume", headers=headers,

@@ -435,3 +435,13 @@ async def test_samr_assigns_the_uscc_and_an_approval_without_a_valid_one_is_refu
     assert next(t for t in still["tasks"] if t["department"] == "samr")["status"] == "requested"
     assert (await samr_decides(api, task["id"], uscc=generate_uscc("440703", "1"))).status_code == 200
     await api.wait_status("uscc-owner", f"/api/v1/registrations/{second['id']}", {"completed"})
+
+
+async def test_an_admin_reads_an_application_but_does_not_supplement_it(api: Api) -> None:
+    submitted = await api.submit("supplement-owner", registration_body())
+    path = f"/api/v1/registrations/{submitted.json()['id']}"
+    assert (await api.get("an-admin", path, "admin")).status_code == 200
+    by_admin = await api.http.patch(path, json={"note": "改一下"}, headers=await api.as_("an-admin", "admin"))
+    assert by_admin.status_code == 403 and by_admin.json()["code"] == "read_only", dump(by_admin)
+    by_owner = await api.http.patch(path, json={"note": "补正"}, headers=await api.as_("supplement-owner"))
+    assert by_owner.status_code == 409 and by_owner.json()["code"] == "not_returned", dump(by_owner)
