@@ -107,6 +107,11 @@ class Bus:
         return self._js
 
     @property
+    def max_payload(self) -> int | None:
+        """The largest message the connected broker takes (its ``max_payload``), or None before connecting."""
+        return int(self.nc.max_payload) if self.nc is not None and self.nc.is_connected else None
+
+    @property
     def is_connected(self) -> bool:
         return self.nc is not None and self.nc.is_connected
 

@@ -21,6 +21,7 @@ from shared.tasks import overdue_sweep
 P = TypeVar("P", bound=ApplicationPublic)
 # What a supplement (补正, ``PATCH`` of an application) may answer besides 200.
 SUPPLEMENT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {"description": "read only: an admin or officer reads the application, only its applicant changes it"},
     409: {"description": "not waiting for a supplement (补正)"},
     422: {"description": "problems, every one named"},
 }

@@ -17,10 +17,14 @@ from sqlmodel import col
 
 from shared.bus import Bus
 from shared.events import CloudEvent
-from shared.records import InboxMessage, OutboxMessage, utcnow
+from shared.records import DeadLetter, InboxMessage, OutboxMessage, utcnow
+from shared.refusals import TooLarge
 from shared.requestid import current_request_id
 
 log = logging.getLogger("onestop.outbox")
+# The largest event this system emits: well under NATS's default max_payload (1 MiB), so a form within its
+# bounds always fits; what does not is refused at emit time (413) or, already stored, dead-lettered.
+MAX_EVENT_BYTES = 256 * 1024
 
 # An unsent outbox row as the relay reads it: seq, event_id, subject, payload, request_id.
 UnsentRow: TypeAlias = sa.Row[int | None, str, str, str, str | None]
@@ -73,6 +77,22 @@ class OutboxRelay:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
 
+    async def _bury_oversized(self, session: AsyncSession, rows: Sequence[UnsentRow]) -> list[UnsentRow]:
+        """Move the rows the broker can never take to the dead letters (marked sent, so they block nothing)
+        and return the others."""
+        limit = min(MAX_EVENT_BYTES, self.bus.max_payload or MAX_EVENT_BYTES)
+        dead = [r for r in rows if len(r.payload.encode()) > limit]
+        if not dead:
+            return list(rows)
+        for row in dead:
+            size = len(row.payload.encode())
+            session.add(DeadLetter(event_id=row.event_id, subject=row.subject, size_bytes=size,
+                                   reason=f"{size} bytes, over the bus's limit of {limit}", created_at=utcnow()))
+            log.error("event moved to the dead letters: it can never be published",
+                      extra={"event_id": row.event_id, "subject": row.subject, "size_bytes": size})
+        await self._mark_sent(session, dead)
+        return [r for r in rows if r not in dead]
+
     async def publish_pending(self) -> int:
         """Publish one batch of unsent rows; returns how many were sent.
 
@@ -91,17 +111,21 @@ class OutboxRelay:
         async with self.maker() as session, session.begin():
             if session.get_bind().dialect.name == "postgresql":
                 rows = (await session.execute(query.with_for_update(skip_locked=True))).all()
+                found = len(rows)
+                rows = await self._bury_oversized(session, rows)
                 if rows:
                     await self._publish(rows)
                     await self._mark_sent(session, rows)
-                return len(rows)
+                return found
             rows = (await session.execute(query)).all()
+            found = len(rows)
+            rows = await self._bury_oversized(session, rows)
         if rows:
             await self._publish(rows)
             # A crash here re-sends the batch; JetStream's duplicate window and the inboxes drop the copies.
             async with self.maker() as session, session.begin():
                 await self._mark_sent(session, rows)
-        return len(rows)
+        return found
 
     async def _publish(self, rows: Sequence[UnsentRow]) -> None:
         await self.bus.publish_many([(r.subject, r.payload.encode(), r.event_id, r.request_id) for r in rows])
@@ -140,14 +164,22 @@ class UnitOfWork:
         await self.session.close()
 
     def emit(self, subject: str, event: CloudEvent) -> None:
-        """Add an event to the outbox in this transaction; it is published only if the transaction commits."""
+        """Add an event to the outbox in this transaction; it is published only if the transaction commits.
+
+        ``TooLarge`` (413) when the event is over ``MAX_EVENT_BYTES``: the request that would cause it is
+        refused, rather than an event accepted that the broker will never take."""
         if event.correlationid is None:
             event.correlationid = current_request_id()
+        payload = event.model_dump_json()
+        size = len(payload.encode())
+        if size > MAX_EVENT_BYTES:
+            raise TooLarge("event_too_large", f"this would announce {size} bytes on {subject}; the event bus carries "
+                           f"at most {MAX_EVENT_BYTES}: send less (fewer or shorter items)", size_bytes=size)
         self.session.add(
             OutboxMessage(
                 event_id=event.id,
                 subject=subject,
-                payload=event.model_dump_json(),
+                payload=payload,
                 request_id=current_request_id() or event.correlationid,
             )
         )

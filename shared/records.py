@@ -84,6 +84,21 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = _ts()
 
 
+class DeadLetter(SQLModel, table=True):
+    """An event the relay can never publish (too large for the broker): kept for an operator, so it never
+    blocks the events behind it. Shown by ``/readyz`` and ``GET /api/v1/admin/dead-letters``."""
+
+    __tablename__ = "dead_letter"
+
+    seq: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(unique=True, max_length=36)
+    subject: str = Field(max_length=200)
+    size_bytes: int
+    reason: str = Field(sa_type=sa.Text)
+    created_at: datetime = Field(sa_type=AwareDateTime)
+    dead_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
+
+
 class InboxMessage(SQLModel, table=True):
     """An event id a consumer has applied; recorded in the same transaction as the effect."""
 

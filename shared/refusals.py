@@ -69,6 +69,13 @@ class Conflict(Refusal):
     default_title = "Conflict"
 
 
+class TooLarge(Refusal):
+    """What the request would make is larger than the system carries (e.g. an event over the bus's limit)."""
+
+    status = 413
+    default_title = "Too large"
+
+
 def refuse_if(problems: Sequence[FieldProblem]) -> None:
     """Raise ``Invalid`` naming every problem, if there are any."""
     if problems:

@@ -185,3 +185,23 @@ def enterprise_view_columns_v1() -> list[sa.Column]:
         timestamp_column_v1("status_changed_at"),
         timestamp_column_v1("updated_at", False),
     ]
+
+
+def create_dead_letter_table_v1() -> None:
+    """The ``dead_letter`` table (released in the revision after each service's form version): events the
+    relay can never publish (too large for the broker), kept for an operator instead of blocking the rest."""
+    op.create_table(
+        "dead_letter",
+        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+        sa.Column("subject", sa.String(200), nullable=False),
+        sa.Column("size_bytes", sa.Integer, nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        timestamp_column_v1("created_at", False),
+        timestamp_column_v1("dead_at", False),
+    )
+
+
+def drop_dead_letter_table_v1() -> None:
+    """Undo ``create_dead_letter_table_v1``."""
+    op.drop_table("dead_letter")

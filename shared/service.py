@@ -8,17 +8,23 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Annotated
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Request
+from pydantic import BaseModel
+from sqlmodel import col
 
-from shared.auth import TokenVerifier
+from shared.auth import AdminPrincipal, TokenVerifier
 from shared.bus import Bus, ConsumerSpec
 from shared.db import create_engine, create_sessionmaker, ping
 from shared.idempotency import purge_expired
 from shared.logs import configure_logging
 from shared.natsauth import identity_for_process
 from shared.outbox import OutboxRelay, UnitOfWork
+from shared.pagination import Page, Paging, fetch_page
+from shared.records import DeadLetter
 from shared.settings import Settings, get_settings
 from shared.web import BodyLimitMiddleware, health_router, install_common, install_problem_openapi
 from shared.workdays import coverage_warning
@@ -80,6 +86,11 @@ class ServiceRuntime:
 
     async def check_database(self) -> None:
         await ping(self.engine)
+
+    async def dead_letter_count(self) -> int:
+        """How many events this service could never publish."""
+        async with self.maker() as session:
+            return int(await session.scalar(sa.select(sa.func.count()).select_from(DeadLetter)) or 0)
 
     async def check_bus(self) -> None:
         if not self.bus.is_connected:
@@ -143,11 +154,43 @@ def create_service_app(
         # warning in the body, not an unready service.
         return coverage_warning()
 
+    async def check_dead_letters() -> str | None:
+        # An event that can never be published is kept aside (it blocks nothing); an operator must see it.
+        count = await app.state.runtime.dead_letter_count()
+        return f"{count} event(s) could not be published: see GET /api/v1/admin/dead-letters" if count else None
+
     app.include_router(health_router({"database": check_database, "nats": check_bus,
-                                      "working_days": check_working_days}))
+                                      "working_days": check_working_days, "dead_letters": check_dead_letters}))
+    app.include_router(dead_letter_router())
     for router in routers:
         app.include_router(router)
     return app
+
+
+class DeadLetterPublic(BaseModel):
+    """An event the relay could never publish, and why."""
+
+    service: str
+    event_id: str
+    subject: str
+    size_bytes: int
+    reason: str
+    created_at: datetime
+    dead_at: datetime
+
+
+def dead_letter_router() -> APIRouter:
+    """``GET /api/v1/admin/dead-letters``: the events this service could never publish (admins)."""
+    router = APIRouter(prefix="/api/v1", tags=["admin"])
+
+    @router.get("/admin/dead-letters", response_model=Page[DeadLetterPublic])
+    async def dead_letters(_admin: AdminPrincipal, runtime: Runtime, paging: Paging) -> Page[DeadLetterPublic]:
+        async with runtime.maker() as session:
+            total, rows = await fetch_page(session, sa.select(DeadLetter), col(DeadLetter.seq), paging)
+        items = [DeadLetterPublic(service=runtime.name, **r.model_dump(exclude={"seq"})) for r in rows]
+        return Page[DeadLetterPublic](items=items, total=total, limit=paging.limit, offset=paging.offset)
+
+    return router
 
 
 def get_runtime(request: Request) -> ServiceRuntime:

@@ -148,7 +148,9 @@ async def get_suspension(suspension_id: str, principal: CurrentPrincipal, runtim
 
 
 @router.post("/suspensions/{suspension_id}/resume", response_model=SuspensionPublic,
-             responses={422: {"description": "a resumption date outside the suspension, or over 30 days ago"}})
+             responses={403: {"description": "read only: only the enterprise's applicant changes a suspension"},
+                        409: {"description": "the suspension is no longer current"},
+                        422: {"description": "a resumption date outside the suspension, or over 30 days ago"}})
 async def resume(suspension_id: str, principal: CurrentPrincipal, uow: Uow,
                  body: SuspensionResume | None = None) -> SuspensionPublic:
     """End a suspension early, published now (提前恢复营业公示: the enterprise resumed today, or on
@@ -159,7 +161,9 @@ async def resume(suspension_id: str, principal: CurrentPrincipal, uow: Uow,
 
 
 @router.post("/suspensions/{suspension_id}/extension", response_model=SuspensionPublic,
-             responses={422: {"description": "outside the 30 days before the end, or over the 3-year cap"}})
+             responses={403: {"description": "read only: only the enterprise's applicant changes a suspension"},
+                        409: {"description": "the suspension is no longer current"},
+                        422: {"description": "outside the 30 days before the end, or over the 3-year cap"}})
 async def extend(suspension_id: str, body: SuspensionExtension, principal: CurrentPrincipal, uow: Uow,
                  runtime: Runtime) -> SuspensionPublic:
     """Extend a suspension: filed within the 30 days before its end, still within 3 years in total."""

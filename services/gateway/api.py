@@ -188,6 +188,24 @@ async def audit_trail(request: Request, _admin: AdminPrincipal, paging: Paging,
                          limit=paging.limit, offset=paging.offset, unavailable_services=unavailable)
 
 
+class DeadLetters(Page[dict[str, Any]]):
+    """The events every service could never publish (too large for the bus), newest first."""
+
+    total: int = Field(description="total among the services that answered")
+    unavailable_services: list[str]
+
+
+@router.get("/admin/dead-letters", response_model=DeadLetters, tags=["admin"])
+async def dead_letters(request: Request, _admin: AdminPrincipal, paging: Paging) -> DeadLetters:
+    """Events a service kept aside because the bus can never take them: they block nothing, and an operator
+    decides what to do with each (each service's `/readyz` names how many it holds)."""
+    targets = [(s.name, "/api/v1/admin/dead-letters") for s in registry.services().values()]
+    items, total, unavailable = await gather_pages(request, targets, paging, lambda d: _instant(d["dead_at"]),
+                                                   reverse=True)
+    return DeadLetters(items=items, total=total, limit=paging.limit, offset=paging.offset,
+                       unavailable_services=unavailable)
+
+
 class DevTokenRequest(BaseModel):
     """Who the dev token is for."""
 

@@ -332,3 +332,14 @@ async def test_one_list_across_services_newest_first_and_paginated(api: Api) -> 
     rest = (await api.get("pager", "/api/v1/applications?limit=2&offset=2")).json()
     assert [i["id"] for i in rest["items"]] == [ids[0]]
     assert all(i["service"] == "registration" for i in page["items"] + rest["items"])
+
+
+async def test_dead_letters_are_an_admins_view_and_readiness_counts_them(stack: Stack, api: Api) -> None:
+    listed = await api.get("root", "/api/v1/admin/dead-letters", "admin")
+    assert listed.status_code == 200, dump(listed)
+    assert listed.json()["items"] == [] and listed.json()["unavailable_services"] == []
+    assert (await api.get("nosy-applicant", "/api/v1/admin/dead-letters")).status_code == 403
+    async with httpx.AsyncClient(timeout=5) as client:
+        for service in ("registration", "deregistration", "utilities", "realestate"):
+            ready = (await client.get(f"{stack.url_of(service)}/readyz")).json()
+            assert ready["checks"]["dead_letters"] == "ok", (service, ready)

@@ -15,8 +15,9 @@ from nats.aio.msg import Msg
 from shared.bus import Bus, ConsumerSpec, PoisonMessage, TransientError
 from shared.db import create_engine, create_sessionmaker, migrate_async
 from shared.events import TASKS_STREAM, CloudEvent, TaskOverdue, make_event
-from shared.outbox import OutboxRelay, UnitOfWork
-from shared.records import InboxMessage, OutboxMessage
+from shared.outbox import MAX_EVENT_BYTES, OutboxRelay, UnitOfWork
+from shared.records import DeadLetter, InboxMessage, OutboxMessage
+from shared.refusals import TooLarge
 from tests.support import Databases, NatsServer, eventually
 
 
@@ -191,3 +192,29 @@ async def test_a_batch_commits_once_and_one_bad_message_fails_only_itself(maker,
     assert applied == good
     poison = next(e for e in events if e.data["kind"] == "poison")
     assert attempts[poison.id] == 1
+
+
+async def test_an_event_too_large_is_refused_at_emit_and_one_already_stored_is_dead_lettered(  # type: ignore[no-untyped-def]
+        maker, bus: Bus) -> None:
+    """An oversized event never blocks the ones behind it: refused when emitted (413), and one stored before
+    the cap existed is moved to the dead letters while the next event is published."""
+    subject = f"registration.task.overdue.{uuid.uuid4().hex[:8]}"
+    huge = CloudEvent(source="/onestop/registration", type="cn.gov.jiangmen.onestop.registration.task.overdue",
+                      data={"blob": "x" * (MAX_EVENT_BYTES + 1)})
+    async with UnitOfWork(maker) as uow:
+        with pytest.raises(TooLarge):
+            uow.emit(subject, huge)
+    behind = overdue_event()
+    async with maker() as session, session.begin():  # as an older release (without the cap) stored it
+        session.add(OutboxMessage(event_id=huge.id, subject=subject, payload=huge.model_dump_json()))
+    async with UnitOfWork(maker) as uow:
+        uow.emit(subject, behind)
+        await uow.commit()
+
+    assert await OutboxRelay(maker, bus).publish_pending() >= 2
+    assert await stream_ids(bus, subject) == [behind.id]
+    async with maker() as session:
+        dead = (await session.execute(sa.select(DeadLetter))).scalars().all()
+    assert [(d.event_id, d.subject) for d in dead] == [(huge.id, subject)]
+    assert dead[0].size_bytes > MAX_EVENT_BYTES and "limit" in dead[0].reason
+    assert await _unsent(maker)

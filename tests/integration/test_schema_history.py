@@ -25,6 +25,8 @@ FROZEN: dict[str, str] = {
     "add_form_version_v1": "4d571fbbfdbcdac57b6e845b8125d867e48ad7875233ac5b28eb303daac96c21",
     "enterprise_view_columns_v1": "f7227ff88bc0c4c39d1f6a1722f5e620966fef102c5daa97bbc7e015f6314b0f",
     "drop_form_version_v1": "536b72d3ce8b13fffa6f67013dafde0d2ace8ea8733398549669114a8b4eb3eb",
+    "create_dead_letter_table_v1": "e8e26bb8c278cff27b7c420e493d1940ad9bbd9764bf4807c08c151d09cab9fe",
+    "drop_dead_letter_table_v1": "271b668d939369d040113789fbcda808380d3ca004b9f34ccd44a66a42197ca6",
 }
 
 # sha256 of released revision files (path under services/, newlines normalised). A revision is added here
