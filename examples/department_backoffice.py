@@ -222,6 +222,7 @@ async def run(departments: list[Simulated], reject_ratio: float, delay: float) -
         if bus is None:
             bus = buses[entry.department] = Bus(
                 settings.nats_url, name=f"onestop-department-{entry.department}", manage_streams=False,
+                tls_ca=settings.nats_tls_ca,
                 seed=settings.nats_seed(department_identity(entry.department).name))
             bus.start()
         bus.consume(SimulatedDepartment(bus, entry.department, reject_ratio, delay, entry.service).consumer())

@@ -23,6 +23,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, S
 from nats.js.errors import BadRequestError, NotFoundError
 from pydantic import ValidationError
 
+from shared.bustls import client_context
 from shared.events import CloudEvent, all_streams, provenance_problem
 from shared.requestid import REQUEST_ID_HEADER, request_id_var
 
@@ -84,9 +85,12 @@ class ConsumerSpec:
 class Bus:
     """The process's connection to NATS; reconnects forever and recreates what it needs after a restart."""
 
-    def __init__(self, url: str, name: str, *, seed: Path | None = None, manage_streams: bool = True) -> None:
+    def __init__(self, url: str, name: str, *, seed: Path | None = None, manage_streams: bool = True,
+                 tls_ca: Path | None = None) -> None:
         self.url = url
         self.name = name
+        # With a CA, only a broker it certifies is trusted, and the connection is encrypted.
+        self.tls_ca = tls_ca
         # The nkey seed this process proves its identity with (shared.natsauth); None only on a broker
         # without authentication.
         self.seed = seed
@@ -135,6 +139,7 @@ class Bus:
                     disconnected_cb=self._on_disconnected,
                     reconnected_cb=self._on_reconnected,
                     nkeys_seed=str(self.seed) if self.seed else None,
+                    tls=client_context(self.tls_ca) if self.tls_ca else None,
                 )
                 self._js = self.nc.jetstream(timeout=10)
                 if self.manage_streams:

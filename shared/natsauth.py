@@ -111,10 +111,18 @@ def server_config(keys: dict[str, str]) -> str:
     return "authorization {\n  users: [\n" + ",\n".join(users) + "\n  ]\n}\n"
 
 
-def prepare(directory: Path) -> Path:
-    """Seeds (kept) and a fresh ``nats.conf`` in ``directory``; the configuration's path."""
+def prepare(directory: Path, *, tls_hosts: list[str] | None = None) -> Path:
+    """Seeds (kept) and a fresh ``nats.conf`` in ``directory``; the configuration's path. With ``tls_hosts``
+    the broker also gets a certificate for those hosts from a CA made beside the seeds (``shared.bustls``),
+    and every connection is encrypted."""
     config = directory / CONFIG_FILE
-    config.write_text(server_config(ensure_credentials(directory)))
+    text = server_config(ensure_credentials(directory))
+    if tls_hosts:
+        from shared import bustls
+
+        bustls.ensure_certificates(directory, tls_hosts)
+        text += bustls.server_block(directory)
+    config.write_text(text)
     return config
 
 
@@ -124,4 +132,5 @@ def identity_for_process(service: str) -> str:
 
 
 if __name__ == "__main__":
-    print(prepare(Path(sys.argv[1])))
+    # python -m shared.natsauth <dir> [<tls host> ...]: with hosts, the broker speaks TLS for them.
+    print(prepare(Path(sys.argv[1]), tls_hosts=sys.argv[2:] or None))

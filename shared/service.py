@@ -44,7 +44,7 @@ class ServiceRuntime:
         self.name = settings.service
         self.engine = create_engine(settings.db_url)
         self.maker = create_sessionmaker(self.engine)
-        self.bus = Bus(settings.nats_url, name=f"onestop-{self.name}",
+        self.bus = Bus(settings.nats_url, name=f"onestop-{self.name}", tls_ca=settings.nats_tls_ca,
                        seed=settings.nats_seed(identity_for_process(self.name)))
         self.relay = OutboxRelay(self.maker, self.bus, batch_size=settings.relay_batch_size,
                                  idle_seconds=settings.relay_idle_seconds)

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     nats_url: str = f"nats://127.0.0.1:{DEFAULT_NATS_PORT}"
     # Where the bus identities' nkey seeds are (``shared.natsauth``); each process connects as its own.
     nats_credentials_dir: Path | None = None
+    # The CA that certifies the broker when it speaks TLS (``shared.bustls``); None: a plain connection.
+    nats_tls_ca: Path | None = None
     log_level: str = "INFO"
     # Processes per service. Replicas share the service's durable consumers (JetStream spreads the
     # messages), its outbox and its sweeps; more than one wants PostgreSQL, as SQLite has one writer.

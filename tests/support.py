@@ -53,10 +53,11 @@ class NatsServer:
     """A real nats-server with JetStream on a free port, its own store, and every party authenticated by its
     own nkey (``shared.natsauth``; the seeds are in ``credentials``)."""
 
-    def __init__(self, store: Path) -> None:
+    def __init__(self, store: Path, *, tls: bool = False) -> None:
         self.port = free_port()
         self.store = store
         self.credentials = store.parent / f"{store.name}-auth"
+        self.tls = tls
         self.proc: subprocess.Popen[bytes] | None = None
 
     def seed(self, identity: str = natsauth.OPERATOR) -> Path:
@@ -73,7 +74,7 @@ class NatsServer:
 
     def start(self) -> None:
         self.store.mkdir(parents=True, exist_ok=True)
-        config = natsauth.prepare(self.credentials)
+        config = natsauth.prepare(self.credentials, tls_hosts=["127.0.0.1", "localhost"] if self.tls else None)
         with open(self.store.parent / f"{self.store.name}.log", "ab") as log:
             self.proc = subprocess.Popen(
                 [nats_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store),

@@ -65,6 +65,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     timeout = httpx.Timeout(settings.upstream_timeout_seconds, connect=2.0)
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
     bus = Bus(settings.nats_url, name="onestop-gateway", seed=settings.nats_seed(GATEWAY_IDENTITY),
+              tls_ca=settings.nats_tls_ca,
               manage_streams=False)
     async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
         app.state.client = client
