@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
 import httpx
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Path, Query, Request, Response
 
 from services.gateway import api, openapi, progress
 from services.gateway.guard import RequestGuardMiddleware
 from services.gateway.limits import RateLimits, enforce_rate_limit, verified_caller
 from services.gateway.proxy import forward
+from shared import catalogue
 from shared.auth import TokenVerifier, bearer_token
 from shared.bus import Bus
 from shared.events import asyncapi_document
@@ -23,6 +26,7 @@ from shared.problems import Problem, problem_response
 from shared.registry import is_anonymous, owner_of
 from shared.settings import get_settings
 from shared.web import BodyLimitMiddleware, health_router, install_common, install_problem_openapi
+from shared.workdays import LOCAL_TZ
 
 settings = get_settings()
 settings.refuse_unsafe()
@@ -110,6 +114,32 @@ if settings.env == "dev":
 async def event_contract() -> dict:
     """The AsyncAPI document of every event, for department back offices."""
     return asyncapi_document()
+
+
+def local_today() -> date:
+    """Today in Jiangmen: the catalogue version in force is the one of the local day."""
+    return datetime.now(LOCAL_TZ).date()
+
+
+Language = Annotated[Literal["zh", "en", "both"], Query(description="zh, en, or both side by side")]
+
+
+@app.get("/api/v1/catalogue", tags=["catalogue 办事指南"])
+async def service_catalogue(lang: Language = "zh") -> dict[str, Any]:
+    """The service guide (办事指南) of every service item in force today: conditions, materials (which are key
+    and which may come later), departments and steps, time limit in working days, fees, channels and legal
+    basis. No login needed."""
+    return catalogue.public_view(local_today(), lang)
+
+
+@app.get("/api/v1/catalogue/{item}", tags=["catalogue 办事指南"],
+         responses={404: {"description": "no such service item in force today"}})
+async def service_guide(item: Annotated[str, Path(max_length=100)], lang: Language = "zh") -> dict[str, Any]:
+    """One service item's guide in force today. No login needed."""
+    try:
+        return catalogue.public_item(item, local_today(), lang)
+    except catalogue.UnknownItem as exc:
+        raise Problem(404, "Not found", str(exc), code="catalogue_item_unknown") from None
 
 
 @app.api_route("/api/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
