@@ -170,6 +170,12 @@ def _as_aware(moment: datetime) -> datetime:
     return moment
 
 
+def local_today(now: datetime | None = None) -> date:
+    """Today's date in Jiangmen (or that of ``now``), whatever the machine's time zone: the day time limits,
+    catalogue versions and suspensions are counted in."""
+    return (_as_aware(now) if now is not None else datetime.now(LOCAL_TZ)).astimezone(LOCAL_TZ).date()
+
+
 def _local_date(day: date) -> date:
     if isinstance(day, datetime):
         return _as_aware(day).astimezone(LOCAL_TZ).date()

@@ -26,6 +26,7 @@ from shared.refusals import Conflict, refuse_if
 from shared.settings import Settings
 from shared.tasks import load_tasks
 from shared.validation import Checks
+from shared.workdays import local_today
 
 
 class PeriodSettings(BaseSettings):
@@ -89,7 +90,7 @@ async def submit(uow: UnitOfWork, form: DeregistrationCreate, *, applicant: str,
     the creditors' announcement). In the simplified procedure the departments that may object are asked at
     once; samr, and what follows it, when the period is over and nobody objected."""
     checks = Checks()
-    checks.problems.extend(domain.validate(form, handlers.local_today()))
+    checks.problems.extend(domain.validate(form, local_today()))
     enterprise = await _locked_enterprise(uow, form.uscc, checks)
     notes: list[domain.EligibilityNote] = []
     if enterprise is not None:
@@ -153,7 +154,7 @@ async def supplement(uow: UnitOfWork, application_id: str, changes: Mapping[str,
     """The applicant's 补正: the form with the changes, checked again; the returning departments asked again."""
     app, form = await FLOW.open_supplement(uow, application_id, principal, changes)
     assert isinstance(form, DeregistrationCreate)
-    refuse_if(domain.validate(form, handlers.local_today()))
+    refuse_if(domain.validate(form, local_today()))
     app.stated_reason = form.reason
     await FLOW.resubmit(uow, app, form)
     return app
@@ -176,7 +177,7 @@ async def file_suspension(uow: UnitOfWork, form: SuspensionCreate, *, applicant:
     checks = Checks()
     enterprise = await _locked_enterprise(uow, form.uscc, checks) if is_valid_uscc(form.uscc) else None
     previous = await handlers.filings_of(uow.session, form.uscc) if enterprise else []
-    today = handlers.local_today()
+    today = local_today()
     form_problems, filing = domain.validate_suspension(form, today, previous)
     refuse_if(form_problems + checks.problems)
     assert enterprise is not None and filing is not None
@@ -224,7 +225,7 @@ async def resume(uow: UnitOfWork, suspension_id: str, principal: Principal,
     enterprise, suspension = await _locked_suspension(uow, suspension_id, principal)
     if suspension.status == SuspensionStatus.active:
         filing = domain.Filing(suspension.start_date, suspension.end_date)
-        problems, day = domain.early_end_problems(filing, resumed_on, handlers.local_today())
+        problems, day = domain.early_end_problems(filing, resumed_on, local_today())
         refuse_if(problems)
         await handlers.end_suspension(uow, enterprise, suspension, status=SuspensionStatus.resumed, resumed_on=day)
     elif suspension.status == SuspensionStatus.filed:
@@ -242,7 +243,7 @@ async def extend(uow: UnitOfWork, suspension_id: str, new_end: str, principal: P
         raise _not_current(suspension)
     others = await handlers.filings_of(uow.session, suspension.uscc, excluding=suspension.id)
     current = domain.Filing(suspension.start_date, suspension.end_date)
-    problems, end = domain.extension_problems(current, new_end, handlers.local_today(), others)
+    problems, end = domain.extension_problems(current, new_end, local_today(), others)
     refuse_if(problems)
     assert end is not None
     now = utcnow()

@@ -31,7 +31,7 @@ from shared.readmodels import enterprise_view_consumers
 from shared.records import DepartmentTask, Timer, utcnow
 from shared.service import ServiceRuntime
 from shared.tasks import emit_task_requested, load_tasks, progress_of, reopen_returned, statuses_of
-from shared.workdays import LOCAL_TZ, add_working_days
+from shared.workdays import add_working_days
 
 log = logging.getLogger("onestop.deregistration")
 
@@ -254,11 +254,6 @@ FLOW = DeregistrationFlow(
 
 
 # --- 歇业备案 ------------------------------------------------------------------------------------------------
-
-
-def local_today(now: datetime | None = None) -> date:
-    """Today's date in Jiangmen."""
-    return (now or utcnow()).astimezone(LOCAL_TZ).date()
 
 
 async def enterprise_for_suspension(uow: UnitOfWork, suspension: Suspension) -> EnterpriseView:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import httpx
@@ -26,7 +25,7 @@ from shared.problems import Problem, problem_response
 from shared.registry import is_anonymous, owner_of
 from shared.settings import get_settings
 from shared.web import BodyLimitMiddleware, health_router, install_common, install_problem_openapi
-from shared.workdays import LOCAL_TZ
+from shared.workdays import local_today
 
 settings = get_settings()
 settings.refuse_unsafe()
@@ -114,11 +113,6 @@ if settings.env == "dev":
 async def event_contract() -> dict:
     """The AsyncAPI document of every event, for department back offices."""
     return asyncapi_document()
-
-
-def local_today() -> date:
-    """Today in Jiangmen: the catalogue version in force is the one of the local day."""
-    return datetime.now(LOCAL_TZ).date()
 
 
 Language = Annotated[Literal["zh", "en", "both"], Query(description="zh, en, or both side by side")]

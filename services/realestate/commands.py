@@ -29,13 +29,9 @@ from shared.divisions import resolve_address
 from shared.outbox import UnitOfWork
 from shared.records import utcnow
 from shared.refusals import Conflict, Forbidden, Invalid, NotFound, refuse_if
-from shared.workdays import LOCAL_TZ
+from shared.workdays import local_today
 
 DEV_DATA = Path(__file__).resolve().parents[2] / "examples" / "realestate_properties.json"
-
-
-def _today() -> Any:
-    return utcnow().astimezone(LOCAL_TZ).date()
 
 
 # --- The register's existing data ------------------------------------------------------------------------------
@@ -116,7 +112,7 @@ async def submit_transfer(uow: UnitOfWork, form: TransferCreate, *, applicant: s
                           submitted_by: str) -> RegistryApplication:
     """The owner files the transfer; the fee and taxes are assessed by the rates in force; the buyer is to
     confirm before any department starts."""
-    today = _today()
+    today = local_today()
     refuse_if(domain.validate_transfer(form, today=today))
     prop = await uow.session.get(RealProperty, form.unit_number, with_for_update=True)
     title = await _title_for(uow, form.unit_number)
@@ -165,7 +161,7 @@ async def supplement_transfer(uow: UnitOfWork, application_id: str, changes: Map
     """The seller's 补正: the form with the changes, checked again; the returning departments asked again."""
     app, form = await FLOW.open_supplement(uow, application_id, principal, changes)
     assert isinstance(form, TransferCreate)
-    refuse_if(domain.validate_transfer(form, today=_today()))
+    refuse_if(domain.validate_transfer(form, today=local_today()))
     if form.buyer.sub != app.buyer_sub or form.unit_number != app.unit_number:
         raise Conflict("parties_fixed", "the property and the buyer who confirmed cannot change in a supplement",
                        title="Parties fixed")

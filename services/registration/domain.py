@@ -8,7 +8,7 @@ import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -37,7 +37,7 @@ from shared.identifiers import (
 )
 from shared.refusals import FieldProblem, Invalid
 from shared.validation import Checks, Loc, has_refused_characters
-from shared.workdays import LOCAL_TZ
+from shared.workdays import local_today
 
 SERVICE = "registration"
 NUMBER_PREFIX = "QYKB"  # 企业开办
@@ -128,11 +128,6 @@ def normalise_name(name: str) -> str:
     """The form of an enterprise name that uniqueness is decided on (``names.name_key``: width, spaces,
     invisible characters and look-alike letters ignored)."""
     return name_key(name)
-
-
-def local_today() -> date:
-    """Today in Jiangmen."""
-    return datetime.now(LOCAL_TZ).date()
 
 
 def years_after(day: date, years: int) -> date:

@@ -22,7 +22,7 @@ from shared.records import utcnow
 from shared.refusals import Conflict, Forbidden, NotFound, refuse_if
 from shared.settings import Settings
 from shared.validation import Checks
-from shared.workdays import LOCAL_TZ, add_working_days
+from shared.workdays import add_working_days, local_today
 
 
 @lru_cache
@@ -56,7 +56,7 @@ async def submit(uow: UnitOfWork, form: ConnectionCreate, *, applicant: str, sub
                  offer: ConnectionOffer | None = None) -> ConnectionApplication:
     """Accept one joint application: premises resolved, fees assessed, the permits and suppliers asked."""
     now = utcnow()
-    today = now.astimezone(LOCAL_TZ).date()
+    today = local_today(now)
     checks = Checks()
     checks.problems.extend(domain.validate(
         form, credit_report_districts=domain.parse_district_switch(settings.credit_report_districts), today=today))
