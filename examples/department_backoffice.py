@@ -25,7 +25,7 @@ from typing import Any
 
 from nats.aio.msg import Msg
 
-from shared import registry
+from shared import registry, tracing
 from shared.bus import Bus, ConsumerSpec
 from shared.departments import Department
 from shared.events import (
@@ -204,6 +204,9 @@ class SimulatedDepartment:
         reply = make_event(f"task.{task.service}.{self.department}.resolved", answer,
                            source_service=f"department/{self.department}", subject=task.application_id,
                            correlation_id=event.correlationid, event_id=answer_id(task))
+        if tracing.enabled():
+            # The answer continues the trace of the task: its envelope names the span handling the task.
+            tracing.stamp_event(reply)
         await self.bus.publish(task_subject(task.service, self.department, TaskEventKind.resolved),
                                reply.model_dump_json().encode(), reply.id, event.correlationid)
 
@@ -241,6 +244,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = get_settings()
     configure_logging("departments", settings.log_level)
+    tracing.configure_tracing("departments")
     departments = parse_simulated(args.departments or settings.simulated_departments)
     asyncio.run(run(departments, args.reject_ratio, args.delay))
 

@@ -23,6 +23,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, S
 from nats.js.errors import BadRequestError, NotFoundError
 from pydantic import ValidationError
 
+from shared import tracing
 from shared.bustls import client_context
 from shared.events import CloudEvent, all_streams, provenance_problem
 from shared.requestid import REQUEST_ID_HEADER, request_id_var
@@ -184,7 +185,16 @@ class Bus:
         headers = {"Nats-Msg-Id": msg_id}
         if request_id:
             headers[REQUEST_ID_HEADER] = request_id
-        await self.js.publish(subject, payload, headers=headers)
+        if not tracing.enabled():
+            await self.js.publish(subject, payload, headers=headers)
+            return
+        span = tracing.start_publish(subject, msg_id, payload, headers)
+        try:
+            await self.js.publish(subject, payload, headers=headers)
+        except BaseException as exc:
+            tracing.end_publish([span], exc)
+            raise
+        tracing.end_publish([span])
 
     async def publish_many(self, messages: Sequence[tuple[str, bytes, str, str | None]],
                            ack_timeout: float = 10.0) -> None:
@@ -194,16 +204,26 @@ class Bus:
         would otherwise be awaited forever); the caller resends, and ``Nats-Msg-Id`` drops the copies.
         """
         futures = []
+        traced = tracing.enabled()
+        spans = []
         for subject, payload, msg_id, request_id in messages:
             headers = {"Nats-Msg-Id": msg_id}
             if request_id:
                 headers[REQUEST_ID_HEADER] = request_id
+            if traced:
+                spans.append(tracing.start_publish(subject, msg_id, payload, headers))
             futures.append(await self.js.publish_async(subject, payload, headers=headers))
+        error: BaseException | None = None
         try:
             await asyncio.wait_for(asyncio.gather(*futures), ack_timeout)
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
             for future in futures:
                 future.cancel()
+            if spans:
+                tracing.end_publish(spans, error)
 
     def consume(self, spec: ConsumerSpec) -> None:
         """Run a durable pull consumer in the background until ``close``."""
@@ -316,14 +336,22 @@ class Bus:
             if event is None:
                 return
         token = request_id_var.set((msg.headers or {}).get(REQUEST_ID_HEADER) or event.correlationid or "-")
+        span = tracing.start_process(msg.subject, event.id, spec.durable, msg.headers, event) \
+            if tracing.enabled() else None
+        error: Exception | None = None
         try:
-            await spec.handler(event, msg)
+            with tracing.activated(span) if span is not None else contextlib.nullcontext():
+                await spec.handler(event, msg)
         except Exception as exc:
+            error = exc
             outcome = self._outcome(spec, event, exc)
         else:
             outcome = "ack"
         finally:
             request_id_var.reset(token)
+        if span is not None:
+            tracing.record_outcome(span, outcome, error)
+            span.end()
         await self._settle(spec, msg, outcome)
 
     async def _dispatch_batch(self, spec: ConsumerSpec, msgs: Sequence[Msg]) -> None:
@@ -337,20 +365,31 @@ class Bus:
         if not items:
             return
         outcomes: list[str] = []
+        traced = tracing.enabled()
         try:
             async with spec.unit() as unit:
                 for event, msg in items:
                     token = request_id_var.set(
                         (msg.headers or {}).get(REQUEST_ID_HEADER) or event.correlationid or "-")
+                    span = tracing.start_process(msg.subject, event.id, spec.durable, msg.headers, event) \
+                        if traced else None
+                    error: Exception | None = None
                     try:
-                        async with unit.savepoint():
-                            await spec.in_unit(unit, event, msg)
+                        with tracing.activated(span) if span is not None else contextlib.nullcontext():
+                            async with unit.savepoint():
+                                await spec.in_unit(unit, event, msg)
                     except Exception as exc:
-                        outcomes.append(self._outcome(spec, event, exc))
+                        error = exc
+                        outcome = self._outcome(spec, event, exc)
                     else:
-                        outcomes.append("ack")
+                        outcome = "ack"
                     finally:
                         request_id_var.reset(token)
+                    outcomes.append(outcome)
+                    if span is not None:
+                        # Settled after the batch's commit; a failed commit handles it again, in a new span.
+                        tracing.record_outcome(span, outcome, error)
+                        span.end()
                 await unit.commit()
         except asyncio.CancelledError:
             raise

@@ -10,12 +10,13 @@ import builtins
 import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from shared import registry
 from shared.departments import Department
+from shared.tracing import MAX_TRACEPARENT, MAX_TRACESTATE, keep_trace_value
 
 EVENT_TYPE_PREFIX = "cn.gov.jiangmen.onestop."
 TASKS_STREAM = "TASKS"
@@ -57,7 +58,8 @@ def service_subject(service: str, entity: str, event: str) -> str:
 
 
 class CloudEvent(BaseModel):
-    """A CloudEvents 1.0 envelope in structured JSON mode, with ``correlationid`` as an extension."""
+    """A CloudEvents 1.0 envelope in structured JSON mode, with ``correlationid`` as an extension and the
+    distributed-tracing extension (``traceparent``, ``tracestate``: W3C trace context) when traces are on."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -69,6 +71,12 @@ class CloudEvent(BaseModel):
     time: datetime = Field(default_factory=lambda: datetime.now(UTC))
     datacontenttype: Literal["application/json"] = "application/json"
     correlationid: str | None = None
+    # The span that caused the event; it rides in the envelope so it outlives the outbox. A malformed value
+    # is dropped, never a reason to refuse the event.
+    traceparent: Annotated[str | None, BeforeValidator(keep_trace_value(MAX_TRACEPARENT))] = Field(
+        default=None, max_length=MAX_TRACEPARENT, description="W3C traceparent of the span that caused the event")
+    tracestate: Annotated[str | None, BeforeValidator(keep_trace_value(MAX_TRACESTATE))] = Field(
+        default=None, max_length=MAX_TRACESTATE, description="W3C tracestate beside traceparent")
     data: dict[str, Any]
 
     @property
@@ -394,6 +402,9 @@ def asyncapi_document() -> dict[str, Any]:
                 "properties": {
                     "Nats-Msg-Id": {"type": "string", "description": "equals the CloudEvent id"},
                     "X-Request-ID": {"type": "string"},
+                    "traceparent": {"type": "string", "description": "W3C trace context of the publication "
+                                    "(when traces are on); the envelope's traceparent is the fallback"},
+                    "tracestate": {"type": "string"},
                 },
             },
             "payload": {

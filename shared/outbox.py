@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction, async_sessionmaker
 from sqlmodel import col
 
+from shared import tracing
 from shared.bus import Bus
 from shared.events import CloudEvent
 from shared.records import DeadLetter, InboxMessage, OutboxMessage, utcnow
@@ -170,6 +171,9 @@ class UnitOfWork:
         refused, rather than an event accepted that the broker will never take."""
         if event.correlationid is None:
             event.correlationid = current_request_id()
+        if tracing.enabled():
+            # The request's or the handled message's span, kept with the event until the relay publishes it.
+            tracing.stamp_event(event)
         payload = event.model_dump_json()
         size = len(payload.encode())
         if size > MAX_EVENT_BYTES:

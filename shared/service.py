@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel
 from sqlmodel import col
 
+from shared import tracing
 from shared.auth import AdminPrincipal, TokenVerifier
 from shared.bus import Bus, ConsumerSpec
 from shared.db import create_engine, create_sessionmaker, ping
@@ -26,7 +27,7 @@ from shared.outbox import OutboxRelay, UnitOfWork
 from shared.pagination import Page, Paging, fetch_page
 from shared.records import DeadLetter
 from shared.settings import Settings, get_settings
-from shared.web import BodyLimitMiddleware, health_router, install_common, install_problem_openapi
+from shared.web import FASTAPI_TELEMETRY, BodyLimitMiddleware, health_router, install_common, install_problem_openapi
 from shared.workdays import coverage_warning
 
 log = logging.getLogger("onestop.service")
@@ -122,6 +123,7 @@ def create_service_app(
     settings = settings or get_settings()
     settings.refuse_unsafe()
     configure_logging(settings.service, settings.log_level)
+    tracing.configure_tracing(settings.service)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -136,7 +138,7 @@ def create_service_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title, lifespan=lifespan, docs_url="/docs")
+    app = FastAPI(title=title, lifespan=lifespan, docs_url="/docs", telemetry=FASTAPI_TELEMETRY)
     # The gateway's limit again: a service called directly refuses what the gateway would (inside the
     # request-context middleware added by install_common, so a 413 carries its request id).
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

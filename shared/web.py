@@ -3,6 +3,7 @@ limit, and an OpenAPI document that declares every problem+json answer an operat
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import http
 import json
@@ -16,9 +17,11 @@ from fastapi import APIRouter, FastAPI, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from fastapi.telemetry import TelemetryConfig
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared import tracing
 from shared.auth import current_principal, require_admin
 from shared.departments import Department
 from shared.idempotency import KEY_HEADER
@@ -32,13 +35,23 @@ access_log = logging.getLogger("onestop.access")
 ReadinessCheck = Callable[[], Awaitable[str | None]]
 # A body refused for its size is still read (and dropped) up to this many times the limit.
 DRAIN_FACTOR = 8
+# Where a catch-all route leaves the template it stands for (``label_route``), in the request's state.
+ROUTE_LABEL = "route_label"
+# FastAPI's own OpenTelemetry switched off in every app (``FastAPI(telemetry=...)``): the request spans are
+# ours (RequestContextMiddleware), which start the trace at the gateway whatever a client sends and name a
+# forwarded request by its template; FastAPI's would add a second SERVER span per request and its spans
+# for dependencies and endpoints between the gateway's span and the service's.
+FASTAPI_TELEMETRY: TelemetryConfig = {"tracing": False, "operation_spans": False, "metrics": False, "logs": False}
 
 
 class RequestContextMiddleware:
-    """Takes ``X-Request-ID`` in (or makes one), returns it, and writes one access-log line per request."""
+    """Takes ``X-Request-ID`` in (or makes one), returns it, and writes one access-log line per request; with
+    traces on, the request is a SERVER span, continuing the caller's ``traceparent`` when ``continue_traces``
+    (a service behind the gateway) or starting a trace (the gateway: a client does not choose our traces)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, continue_traces: bool = True) -> None:
         self.app = app
+        self.continue_traces = continue_traces
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,6 +62,9 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
+        span = None
+        if tracing.enabled():
+            span = tracing.server_span(scope["method"], tracing.extract(headers) if self.continue_traces else None)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -59,12 +75,16 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            with tracing.activated(span) if span is not None else contextlib.nullcontext():
+                await self.app(scope, receive, send_with_id)
         finally:
             state = scope.get("state") or {}
             principal = state.get("principal")
-            # The route's template keeps ids out of what dashboards group by; the path is kept beside it.
-            route = getattr(scope.get("route"), "path", None)
+            # The route's template keeps ids out of what dashboards group by; the path is kept beside it. A
+            # route that serves many paths (the gateway's forwarding) names the template it stands for.
+            route = state.get(ROUTE_LABEL) or getattr(scope.get("route"), "path", None)
+            if span is not None:
+                tracing.finish_server_span(span, scope["method"], route, scope["path"], status)
             access_log.info(
                 "request",
                 extra={
@@ -77,6 +97,12 @@ class RequestContextMiddleware:
                 },
             )
             request_id_var.reset(token)
+
+
+def label_route(state: Any, template: str) -> None:
+    """Name the route template a request stands for, for the access log and the trace, when the matched
+    route is a catch-all (``request.state`` is the ``state`` to pass)."""
+    setattr(state, ROUTE_LABEL, template)
 
 
 def body_too_large(max_bytes: int) -> Problem:
@@ -183,10 +209,11 @@ def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
     return router
 
 
-def install_common(app: FastAPI) -> None:
-    """Problem handlers and the request-context middleware."""
+def install_common(app: FastAPI, *, continue_traces: bool = True) -> None:
+    """Problem handlers and the request-context middleware (``continue_traces``: see
+    ``RequestContextMiddleware``)."""
     install_problem_handlers(app)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, continue_traces=continue_traces)
 
 
 # --- The OpenAPI document: every problem+json answer declared ---------------------------------------------

@@ -13,8 +13,8 @@ from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from services.gateway import api, openapi, progress
 from services.gateway.guard import RequestGuardMiddleware
 from services.gateway.limits import RateLimits, enforce_rate_limit, verified_caller
-from services.gateway.proxy import forward
-from shared import catalogue
+from services.gateway.proxy import forward, route_template
+from shared import catalogue, tracing
 from shared.auth import TokenVerifier, bearer_token
 from shared.bus import Bus
 from shared.events import asyncapi_document
@@ -24,12 +24,20 @@ from shared.natsauth import GATEWAY_IDENTITY
 from shared.problems import Problem, problem_response
 from shared.registry import is_anonymous, owner_of
 from shared.settings import get_settings
-from shared.web import BodyLimitMiddleware, health_router, install_common, install_problem_openapi
+from shared.web import (
+    FASTAPI_TELEMETRY,
+    BodyLimitMiddleware,
+    health_router,
+    install_common,
+    install_problem_openapi,
+    label_route,
+)
 from shared.workdays import local_today
 
 settings = get_settings()
 settings.refuse_unsafe()
 configure_logging("gateway", settings.log_level)
+tracing.configure_tracing("gateway")
 
 DESCRIPTION = f"""One application, every department. All public endpoints are under `/api/v1`; errors are
 `application/problem+json` (RFC 9457).
@@ -85,12 +93,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 # /openapi.json and /docs are served by services.gateway.openapi: one document for the whole public API.
 app = FastAPI(title="Jiangmen one-stop service API (一网通办)", lifespan=lifespan, docs_url=None, openapi_url=None,
-              description=DESCRIPTION, dependencies=[Depends(enforce_rate_limit)])
+              description=DESCRIPTION, dependencies=[Depends(enforce_rate_limit)], telemetry=FASTAPI_TELEMETRY)
 # Inside the request-context middleware (added by install_common, the outermost), so a 400 or 413 is logged
 # with its request id; the guard before the body limit, so a malformed path is refused before its body is read.
 app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
 app.add_middleware(RequestGuardMiddleware, trusted_proxies=settings.trusted_proxies)
-install_common(app)
+# The public edge: a trace starts here, whatever traceparent a client sends.
+install_common(app, continue_traces=False)
 install_problem_openapi(app, settings)
 
 
@@ -139,6 +148,7 @@ async def service_guide(item: Annotated[str, Path(max_length=100)], lang: Langua
 @app.api_route("/api/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
 async def route_to_service(path: str, request: Request) -> Response:
     """Everything else under /api/v1 goes to the service that owns it, once the token checks out."""
+    label_route(request.state, route_template(request.url.path))
     owner = owner_of(request.url.path)
     if owner is None:
         return problem_response(Problem(404, "Not found", "no such endpoint", code="not_found"), request)

@@ -1,13 +1,16 @@
-"""Forwarding to services with one shared ``httpx.AsyncClient``: no hop-by-hop headers, the request id
-passed on, and a service that is slow or down answered as 504 or 503 instead of a hang."""
+"""Forwarding to services with one shared ``httpx.AsyncClient``: no hop-by-hop headers, the request id and the
+gateway's trace context passed on, and a service that is slow or down answered as 504 or 503 instead of a
+hang."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 import httpx
 from fastapi import Request, Response
 
+from shared import tracing
 from shared.problems import Problem, problem_response
 from shared.requestid import REQUEST_ID_HEADER, current_request_id
 
@@ -17,14 +20,20 @@ HOP_BY_HOP = frozenset({
 })
 # What a client says about where it comes from is not passed on: the gateway says it (``upstream_headers``).
 FORWARDING = frozenset({"forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip"})
+# A client's trace context is not passed on either: the gateway's span is the root of a request's trace.
+TRACE_CONTEXT = frozenset({tracing.TRACEPARENT, tracing.TRACESTATE})
 # Characters a path keeps as they are when forwarded; everything else is percent-encoded again.
 PATH_SAFE = "/:@!$&'()*+,;=-._~"
+# A path segment holding an id (a uuid, an application number, a USCC, a verification code): they all have
+# digits, the names of collections and actions have none.
+ID_LIKE = re.compile(r"\d")
 
 
 def forward_headers(headers: httpx.Headers | dict[str, str] | object) -> dict[str, str]:
     items = headers.items() if hasattr(headers, "items") else []
     return {k: v for k, v in items
-            if k.lower() not in HOP_BY_HOP and k.lower() not in FORWARDING and k.lower() != REQUEST_ID_HEADER.lower()}
+            if k.lower() not in HOP_BY_HOP and k.lower() not in FORWARDING and k.lower() not in TRACE_CONTEXT
+            and k.lower() != REQUEST_ID_HEADER.lower()}
 
 
 def upstream_headers(request: Request) -> dict[str, str]:
@@ -42,6 +51,14 @@ def upstream_path(request: Request) -> str:
     return quote(request.scope["path"], safe=PATH_SAFE)
 
 
+def route_template(path: str) -> str:
+    """A forwarded path as a template with its ids as ``{id}`` (``/api/v1/registrations/{id}/supplements``):
+    what access logs and traces group forwarded requests by, instead of the catch-all route's pattern."""
+    parts = path.split("/")
+    # /api/v1/... : the version keeps its digit.
+    return "/".join(p if i < 3 or not ID_LIKE.search(p) else "{id}" for i, p in enumerate(parts))
+
+
 def unavailable(service: str) -> Problem:
     return Problem(503, "Service unavailable", f"the {service} service does not answer; try again shortly",
                    code="service_unavailable", service=service, headers={"Retry-After": "5"})
@@ -57,6 +74,9 @@ async def call(client: httpx.AsyncClient, base_url: str, service: str, method: s
                content: bytes | None = None) -> httpx.Response:
     """One request to a service; Problem 503/504 when it is down or slow."""
     headers = {**headers, REQUEST_ID_HEADER: current_request_id() or ""}
+    if tracing.enabled():
+        # The service's SERVER span continues the gateway's (no client span between them: one hop, one span).
+        tracing.inject(headers)
     # httpx reads a tuple of pairs as it reads a list; its type for a list (``list[tuple[str, str | int | ...]]``)
     # is invariant and would refuse our ``list[tuple[str, str]]``, its type for a tuple is not.
     query = None if params is None else tuple(params)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.gateway.progress import progress_event
+from services.gateway.proxy import forward_headers, route_template
 from shared import registry
 from shared.events import CloudEvent
 from shared.registry import ServiceSpec
@@ -36,3 +37,18 @@ def test_every_public_prefix_of_the_registry_is_routed_to_its_service() -> None:
             assert registry.owner_of(prefix.rstrip("/") + "/some-id") == spec
     assert registry.owner_of("/api/v1/applications") is None  # answered by the gateway itself
     assert registry.is_anonymous("/api/v1/licenses/ABC123") and not registry.is_anonymous("/api/v1/registrations")
+
+
+def test_a_forwarded_path_is_named_by_its_template() -> None:
+    assert route_template("/api/v1/registrations") == "/api/v1/registrations"
+    assert route_template("/api/v1/registrations/6f1c9a52-3b0e-4c1e-9d7a-1a2b3c4d5e6f/supplements") == \
+        "/api/v1/registrations/{id}/supplements"
+    assert route_template("/api/v1/licenses/91440703MA4W0X1Y2Z") == "/api/v1/licenses/{id}"
+    assert route_template("/api/v1/titles/440703001001GB00001F0001") == "/api/v1/titles/{id}"
+
+
+def test_a_clients_trace_context_is_not_passed_on() -> None:
+    # The gateway's own span starts the trace; what a client claims as its parent stays outside.
+    kept = forward_headers({"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01", "tracestate": "k=v",
+                            "accept": "application/json"})
+    assert kept == {"accept": "application/json"}
