@@ -27,11 +27,20 @@ from shared import tracing
 from shared.bustls import client_context
 from shared.events import CloudEvent, all_streams, provenance_problem
 from shared.requestid import REQUEST_ID_HEADER, request_id_var
+from shared.settings import nats_servers
 
 log = logging.getLogger("onestop.bus")
 
 # JetStream drops a re-published event id within this window; the relay resends well inside it.
 DUPLICATE_WINDOW_SECONDS = 600.0
+# Between two attempts at the same broker after losing it: short, so a restarted broker (or, in a cluster,
+# another node) is found again within a fraction of a second.
+RECONNECT_WAIT_SECONDS = 0.25
+
+
+class BusUnavailable(ConnectionError):
+    """The connection to the broker is down (or went down while acks were awaited): try again after the
+    bus reconnects."""
 
 
 class TransientError(Exception):
@@ -87,8 +96,12 @@ class Bus:
     """The process's connection to NATS; reconnects forever and recreates what it needs after a restart."""
 
     def __init__(self, url: str, name: str, *, seed: Path | None = None, manage_streams: bool = True,
-                 tls_ca: Path | None = None) -> None:
+                 tls_ca: Path | None = None, replicas: int = 1) -> None:
         self.url = url
+        # One broker, or a cluster's seeds (a comma list): nats-py fails over between them.
+        self.servers = nats_servers(url)
+        # Copies of each stream this process creates or updates (3 on a three-node cluster).
+        self.replicas = replicas
         self.name = name
         # With a CA, only a broker it certifies is trusted, and the connection is encrypted.
         self.tls_ca = tls_ca
@@ -104,6 +117,10 @@ class Bus:
         self._ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        # Set while the connection is down: publishes waiting for acks give up at once instead of waiting
+        # out their timeout for acks that went down with the broker.
+        self._down = asyncio.Event()
+        self._reconnect_listeners: list[Callable[[], None]] = []
 
     @property
     def js(self) -> JetStreamContext:
@@ -130,11 +147,11 @@ class Bus:
         while not self._stopping:
             try:
                 self.nc = await nats.connect(
-                    servers=[self.url],
+                    servers=self.servers,
                     name=self.name,
                     allow_reconnect=True,
                     max_reconnect_attempts=-1,
-                    reconnect_time_wait=0.5,
+                    reconnect_time_wait=RECONNECT_WAIT_SECONDS,
                     connect_timeout=2,
                     error_cb=self._on_error,
                     disconnected_cb=self._on_disconnected,
@@ -169,6 +186,9 @@ class Bus:
                 subjects=subjects,
                 storage=StorageType.FILE,
                 duplicate_window=DUPLICATE_WINDOW_SECONDS,
+                # A stream made with one copy is brought to ``replicas`` by the update below (JetStream
+                # copies it to the new peers), so an existing deployment moves onto a cluster as it is.
+                num_replicas=self.replicas,
             )
             try:
                 await self.js.stream_info(name)
@@ -196,13 +216,21 @@ class Bus:
             raise
         tracing.end_publish([span])
 
+    def add_reconnect_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` each time the connection comes back, e.g. to resume publishing at once rather
+        than at the next poll or retry."""
+        self._reconnect_listeners.append(listener)
+
     async def publish_many(self, messages: Sequence[tuple[str, bytes, str, str | None]],
                            ack_timeout: float = 10.0) -> None:
         """Publish in order without waiting for each ack before sending the next, then await every ack.
 
         Raises TimeoutError when the acks do not all arrive in time (an ack lost in a broker restart
-        would otherwise be awaited forever); the caller resends, and ``Nats-Msg-Id`` drops the copies.
+        would otherwise be awaited forever), and ``BusUnavailable`` at once when the connection is down or
+        drops meanwhile (its acks will not come); the caller resends, and ``Nats-Msg-Id`` drops the copies.
         """
+        if not self.is_connected:
+            raise BusUnavailable("not connected to NATS")
         futures = []
         traced = tracing.enabled()
         spans = []
@@ -213,13 +241,26 @@ class Bus:
             if traced:
                 spans.append(tracing.start_publish(subject, msg_id, payload, headers))
             futures.append(await self.js.publish_async(subject, payload, headers=headers))
+        acks: asyncio.Future[Any] = asyncio.ensure_future(asyncio.gather(*futures))
+        # Given up on (the connection dropped, the time ran out), it still ends with an error: read it, so
+        # asyncio does not report it as never retrieved.
+        acks.add_done_callback(lambda done: done.cancelled() or done.exception())
+        down: asyncio.Future[Any] = asyncio.ensure_future(self._down.wait())
         error: BaseException | None = None
         try:
-            await asyncio.wait_for(asyncio.gather(*futures), ack_timeout)
+            done, _ = await asyncio.wait((acks, down), timeout=ack_timeout, return_when=asyncio.FIRST_COMPLETED)
+            if acks in done:
+                acks.result()
+                return
+            if down in done:
+                raise BusUnavailable("the connection to NATS dropped while acks were awaited")
+            raise TimeoutError(f"{len(futures)} publish acks not received within {ack_timeout}s")
         except BaseException as exc:
             error = exc
             raise
         finally:
+            down.cancel()
+            acks.cancel()
             for future in futures:
                 future.cancel()
             if spans:
@@ -419,10 +460,17 @@ class Bus:
         log.warning("nats error", extra={"error": repr(exc)})
 
     async def _on_disconnected(self) -> None:
+        self._down.set()
         log.warning("nats disconnected")
 
     async def _on_reconnected(self) -> None:
-        log.info("nats reconnected")
+        self._down.clear()
+        server = self.nc.connected_url if self.nc is not None else None
+        log.info("nats reconnected", extra={"nats_server": server.netloc if server else None})
+        # First the listeners, so publishing resumes now; checking the streams may wait out a stream
+        # leader's election in a cluster, and a publish that finds no stream yet is simply tried again.
+        for listener in self._reconnect_listeners:
+            listener()
         # A broker restarted without its store loses streams; recreate them.
         if self.manage_streams:
             with contextlib.suppress(Exception):

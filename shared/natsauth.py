@@ -11,13 +11,20 @@ with the subjects it may publish and receive, and the nats-server configuration 
 
 Nobody connects anonymously. ``python -m shared.natsauth <dir>`` creates the seeds (once) and the server's
 ``nats.conf`` in ``<dir>``; processes find their seed as ``<dir>/<identity>.nk``.
+
+A cluster (``--cluster <node> <node> <node>``, or ``cluster_config``) adds one ``cluster-<node>.conf`` per
+node: the same users and permissions (it includes ``nats.conf``), the node's name, and its routes to the
+other nodes. Routes authenticate with a password of their own (``route.secret``, made once): clients'
+nkeys never open a route, and a route's credentials open no client connection.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
-import sys
+import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +32,11 @@ from shared import registry
 from shared.departments import Department
 
 CONFIG_FILE = "nats.conf"
+ROUTE_SECRET_FILE = "route.secret"
+ROUTE_USER = "route"
+CLUSTER_NAME = "onestop"
+# The port nodes reach each other's routes on, where each node has a host of its own (compose).
+ROUTE_PORT = 6222
 OPERATOR = "operator"
 GATEWAY_IDENTITY = "gateway"
 INBOX = "_INBOX.>"
@@ -126,11 +138,78 @@ def prepare(directory: Path, *, tls_hosts: list[str] | None = None) -> Path:
     return config
 
 
+@dataclass(frozen=True)
+class ClusterNode:
+    """One nats-server of a cluster: its name, and where the other nodes reach its route port."""
+
+    name: str
+    host: str
+    route_port: int = ROUTE_PORT
+
+
+def route_secret(directory: Path) -> str:
+    """The password nodes open routes to each other with, made once (mode 0600) in ``directory``."""
+    path = directory / ROUTE_SECRET_FILE
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def cluster_config_path(directory: Path, node: str) -> Path:
+    """Where a node's configuration is kept."""
+    return directory / f"cluster-{node}.conf"
+
+
+def cluster_config(directory: Path, node: ClusterNode, nodes: Sequence[ClusterNode], *,
+                   listen_host: str = "0.0.0.0") -> Path:
+    """A node's configuration in ``directory`` (beside ``nats.conf``, made by ``prepare`` first): the common
+    users and permissions, the node's name (JetStream's peers know each other by it) and its routes to every
+    other node; with the broker's TLS certificate there, routes are encrypted with it too. Its path."""
+    password = route_secret(directory)
+    peers = [f"nats-route://{ROUTE_USER}:{password}@{peer.host}:{peer.route_port}"
+             for peer in nodes if peer.name != node.name]
+    lines = [
+        f"include ./{CONFIG_FILE}",
+        f"server_name: {json.dumps(node.name)}",
+        "cluster {",
+        f"  name: {CLUSTER_NAME}",
+        f"  listen: {json.dumps(f'{listen_host}:{node.route_port}')}",
+        f"  authorization {{ user: {ROUTE_USER}, password: {json.dumps(password)}, timeout: 2 }}",
+        f"  routes: {json.dumps(peers)}",
+        # A node that is away (killed, rebooting) is asked for again every second, forever.
+        "  connect_retries: -1",
+    ]
+    from shared import bustls
+
+    if (directory / bustls.CERT_FILE).exists():
+        lines += ["  " + line for line in bustls.server_block(directory).splitlines()]
+    lines.append("}")
+    path = cluster_config_path(directory, node.name)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def identity_for_process(service: str) -> str:
     """The identity a process of ``ONESTOP_SERVICE=<service>`` connects as."""
     return GATEWAY_IDENTITY if service == registry.GATEWAY else f"service.{service}"
 
 
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m shared.natsauth <dir> [<tls host> ...] [--cluster <node> ...]``: with hosts the broker
+    speaks TLS for them; with nodes (host names, routes on ``ROUTE_PORT``) each also gets its cluster file."""
+    parser = argparse.ArgumentParser(prog="python -m shared.natsauth")
+    parser.add_argument("directory", type=Path)
+    parser.add_argument("tls_hosts", nargs="*")
+    parser.add_argument("--cluster", nargs="+", default=[], metavar="NODE")
+    args = parser.parse_args(argv)
+    print(prepare(args.directory, tls_hosts=args.tls_hosts or None))
+    nodes = [ClusterNode(name, name) for name in args.cluster]
+    for node in nodes:
+        print(cluster_config(args.directory, node, nodes))
+
+
 if __name__ == "__main__":
-    # python -m shared.natsauth <dir> [<tls host> ...]: with hosts, the broker speaks TLS for them.
-    print(prepare(Path(sys.argv[1]), tls_hosts=sys.argv[2:] or None))
+    main()

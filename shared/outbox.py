@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Sequence
 from types import TracebackType
@@ -30,6 +31,16 @@ MAX_EVENT_BYTES = 256 * 1024
 # An unsent outbox row as the relay reads it: seq, event_id, subject, payload, request_id.
 UnsentRow: TypeAlias = sa.Row[int | None, str, str, str, str | None]
 
+# The PostgreSQL advisory lock a relay holds while it publishes a batch (one database per service, so one
+# key serves them all): replicas of a service take turns, which keeps the outbox's order on the stream.
+RELAY_LOCK_KEY = int.from_bytes(hashlib.sha256(b"onestop.outbox.relay").digest()[:8], "big", signed=True)
+# After a failed publish the relay tries again after this, doubling up to the most, unless the bus
+# reconnects first (then at once). The most is short: while a cluster elects a stream's new leader the
+# stream answers nothing (no responders) for a few seconds, and the relay should be back within a
+# fraction of a second of its election, not a long backoff later.
+RETRY_FIRST_SECONDS = 0.1
+RETRY_MOST_SECONDS = 0.5
+
 
 class OutboxRelay:
     """Publishes committed outbox rows in order, marks them sent, and resumes where it stopped.
@@ -39,13 +50,16 @@ class OutboxRelay:
     """
 
     def __init__(self, maker: async_sessionmaker[AsyncSession], bus: Bus, *, batch_size: int = 200,
-                 idle_seconds: float = 0.5) -> None:
+                 idle_seconds: float = 0.5, ack_timeout: float = 2.0) -> None:
         self.maker = maker
         self.bus = bus
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
+        self.ack_timeout = ack_timeout
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # Events committed while the broker was away go out as soon as the bus is back.
+        bus.add_reconnect_listener(self.notify)
 
     def notify(self) -> None:
         """Tell the relay there is something new to publish."""
@@ -64,19 +78,27 @@ class OutboxRelay:
 
     async def run(self) -> None:
         await self.bus.wait_connected()
+        retry = RETRY_FIRST_SECONDS
         while True:
+            # Cleared before reading the outbox: a notify from here on (a commit, a reconnect) is not lost.
+            self._wake.clear()
             try:
                 sent = await self.publish_pending()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("outbox relay failed, retrying", extra={"error": repr(exc)})
-                await asyncio.sleep(1.0)
+                log.warning("outbox relay failed, retrying", extra={"error": repr(exc), "retry_seconds": retry})
+                await self._sleep(retry)
+                retry = min(retry * 2, RETRY_MOST_SECONDS)
                 continue
+            retry = RETRY_FIRST_SECONDS
             if sent < self.batch_size:
-                self._wake.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
+                await self._sleep(self.idle_seconds)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` or until notified, whichever comes first."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
 
     async def _bury_oversized(self, session: AsyncSession, rows: Sequence[UnsentRow]) -> list[UnsentRow]:
         """Move the rows the broker can never take to the dead letters (marked sent, so they block nothing)
@@ -97,10 +119,14 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """Publish one batch of unsent rows; returns how many were sent.
 
-        On PostgreSQL the batch stays locked (``FOR UPDATE SKIP LOCKED``) until it is marked sent, so
-        several replicas of a service share its outbox without publishing the same rows. On SQLite (one
-        process per database) the rows are read, published, then marked in a second transaction, so the
-        file's write lock is not held while waiting for the broker.
+        On PostgreSQL the relay first takes the outbox's advisory lock (``RELAY_LOCK_KEY``) for the
+        transaction that reads, publishes and marks the batch: replicas of a service publish one at a time,
+        each starting where the other stopped. Row locks with ``SKIP LOCKED`` would avoid the double work
+        too, but a second replica would then publish the rows behind a locked batch before it, out of
+        order. A replica that dies mid-batch loses its connection and with it the lock, so another takes
+        over at once; one waiting for the lock has nothing to do meanwhile. On SQLite (one process per
+        database) the rows are read, published, then marked in a second transaction, so the file's write
+        lock is not held while waiting for the broker.
         """
         query = (
             sa.select(col(OutboxMessage.seq), col(OutboxMessage.event_id), col(OutboxMessage.subject),
@@ -111,7 +137,8 @@ class OutboxRelay:
         )
         async with self.maker() as session, session.begin():
             if session.get_bind().dialect.name == "postgresql":
-                rows = (await session.execute(query.with_for_update(skip_locked=True))).all()
+                await session.execute(sa.select(sa.func.pg_advisory_xact_lock(RELAY_LOCK_KEY)))
+                rows = (await session.execute(query)).all()
                 found = len(rows)
                 rows = await self._bury_oversized(session, rows)
                 if rows:
@@ -129,7 +156,8 @@ class OutboxRelay:
         return found
 
     async def _publish(self, rows: Sequence[UnsentRow]) -> None:
-        await self.bus.publish_many([(r.subject, r.payload.encode(), r.event_id, r.request_id) for r in rows])
+        await self.bus.publish_many([(r.subject, r.payload.encode(), r.event_id, r.request_id) for r in rows],
+                                    ack_timeout=self.ack_timeout)
 
     @staticmethod
     async def _mark_sent(session: AsyncSession, rows: Sequence[UnsentRow]) -> None:

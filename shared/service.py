@@ -46,9 +46,10 @@ class ServiceRuntime:
         self.engine = create_engine(settings.db_url)
         self.maker = create_sessionmaker(self.engine)
         self.bus = Bus(settings.nats_url, name=f"onestop-{self.name}", tls_ca=settings.nats_tls_ca,
-                       seed=settings.nats_seed(identity_for_process(self.name)))
+                       seed=settings.nats_seed(identity_for_process(self.name)), replicas=settings.stream_replicas)
         self.relay = OutboxRelay(self.maker, self.bus, batch_size=settings.relay_batch_size,
-                                 idle_seconds=settings.relay_idle_seconds)
+                                 idle_seconds=settings.relay_idle_seconds,
+                                 ack_timeout=settings.relay_ack_timeout_seconds)
         self._sweep_tasks: list[asyncio.Task[None]] = []
         self._purged_at: float | None = None
 
@@ -222,8 +223,12 @@ def run_service(service: str) -> None:
     from shared import registry
 
     app_path = "services.gateway.app:app" if service == registry.GATEWAY else registry.service(service).app_path
+    workers, clamped = settings.serving_workers()
+    if clamped:
+        configure_logging(settings.service, settings.log_level)
+        log.warning(clamped)
     uvicorn.run(app_path, host=settings.host, port=settings.listen_port,
-                workers=settings.workers, log_config=None, access_log=False, lifespan="on",
+                workers=workers, log_config=None, access_log=False, lifespan="on",
                 # Whose X-Forwarded-For is believed is the gateway's decision (ONESTOP_TRUSTED_PROXIES), not
                 # uvicorn's, which would believe any loopback peer.
                 proxy_headers=False,

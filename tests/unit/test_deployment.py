@@ -3,12 +3,14 @@ Procfile line and its migrations."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
 
 from services.stack import read_procfile
 from shared import registry
+from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = sorted(p.parent.name for p in (ROOT / "services").glob("*/app.py"))
@@ -19,6 +21,21 @@ MIGRATED_SERVICES = [s.name for s in registry.with_database()]
 
 def test_every_service_folder_is_declared_in_the_registry() -> None:
     assert sorted(registry.services()) == sorted(BACKENDS)
+
+
+def resolve(value: str, env: dict[str, str] | None = None) -> str:
+    """A compose value with its ``${NAME:-default}`` variables filled from ``env`` (none: the defaults)."""
+    env = env or {}
+
+    def fill(match: re.Match[str]) -> str:
+        return env.get(match.group(1)) or (match.group(2) or "")
+
+    return re.sub(r"\$\{([A-Z_]+)(?::-([^}]*))?\}", fill, value)
+
+
+def env_file(path: Path) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if line and not line.startswith("#"))
+    return {name.strip(): value.strip() for name, value in pairs}
 
 
 def compose() -> dict:
@@ -33,7 +50,7 @@ def test_every_service_has_a_compose_entry_with_its_settings() -> None:
         env = entry["environment"]
         assert env["ONESTOP_SERVICE"] == service
         assert env["ONESTOP_PORT"] == str(DEFAULT_PORTS[service])
-        assert env["ONESTOP_NATS_URL"] == "nats://nats:4222"
+        assert resolve(env["ONESTOP_NATS_URL"]) == "nats://nats:4222"
         assert {"ONESTOP_JWT_SECRET", "ONESTOP_JWT_ISSUER", "ONESTOP_JWT_AUDIENCE", "ONESTOP_JWKS_URL"} <= set(env)
         if service != "gateway":
             assert env["DATABASE_URL"].endswith(f"/{service}")
@@ -67,3 +84,44 @@ def test_procfile_runs_every_service() -> None:
     for service in SERVICES:
         assert procfile[service] == f"python -m services.{service}"
     assert procfile["nats"].startswith("nats-server -js")
+
+
+def test_the_cluster_profile_runs_three_nats_nodes_that_every_process_knows() -> None:
+    entries = compose()
+    cluster_env = env_file(ROOT / "deploy/cluster.env")
+    assert cluster_env["COMPOSE_PROFILES"] == "cluster"
+    nodes = ["nats", *sorted(n for n, e in entries.items() if "cluster" in e.get("profiles", []))]
+    assert nodes == ["nats", "nats-2", "nats-3"]
+    # Each node loads its own configuration (users and permissions, its routes) and keeps its own store.
+    for node in nodes:
+        command = [resolve(part, cluster_env) for part in entries[node]["command"]]
+        assert command[:1] == ["-js"] and command[command.index("-c") + 1] == f"/nats-auth/cluster-{node}.conf"
+        assert entries[node]["healthcheck"] == entries["nats"]["healthcheck"]
+    stores = [v for node in nodes for v in entries[node]["volumes"] if v.endswith(":/data")]
+    assert len(set(stores)) == len(nodes)
+    # The credentials step makes every node's configuration and a certificate that names every node.
+    auth = entries["nats-auth"]["command"]
+    assert auth[auth.index("--cluster") + 1:] == nodes
+    assert set(nodes) <= set(auth[4:auth.index("--cluster")])
+    # Outside the profile the one broker keeps its single configuration.
+    assert resolve(entries["nats"]["command"][-1]) == "/nats-auth/nats.conf"
+    for service in SERVICES:
+        env = entries[service]["environment"]
+        assert resolve(env["ONESTOP_NATS_URL"], cluster_env).split(",") == [f"nats://{n}:4222" for n in nodes]
+        assert resolve(env["ONESTOP_STREAM_REPLICAS"], cluster_env) == "3"
+        assert resolve(env["ONESTOP_STREAM_REPLICAS"]) == "1"
+        # Replicas of a service share its database, which is PostgreSQL here.
+        assert int(resolve(env["ONESTOP_WORKERS"], cluster_env)) > 1
+        if service != "gateway":
+            assert env["DATABASE_URL"].startswith("postgresql://")
+
+
+def test_replicas_of_a_service_need_postgresql_and_the_bus_url_takes_every_node() -> None:
+    on_sqlite = Settings(service="registration", workers=2)
+    workers, why = on_sqlite.serving_workers()
+    assert workers == 1 and why is not None and "PostgreSQL" in why
+    on_postgres = Settings(service="registration", workers=2, DATABASE_URL="postgresql://db/registration")
+    assert on_postgres.serving_workers() == (2, None)
+    assert Settings(service="gateway", workers=2).serving_workers() == (2, None)  # it has no database
+    seeds = Settings(nats_url="nats://nats:4222, nats://nats-2:4222,,nats://nats-3:4222")
+    assert seeds.nats_servers == ["nats://nats:4222", "nats://nats-2:4222", "nats://nats-3:4222"]
