@@ -22,6 +22,7 @@ from sqlmodel import select
 from shared.auth import Principal, may_read, require_write
 from shared.bus import PoisonMessage
 from shared.departments import Department
+from shared.escalations import EscalationPublic
 from shared.events import ApplicationEvent, TaskResolved, make_event, service_subject
 from shared.fanout import ApplicationStatus, Plan, Progress, Step, ready_steps
 from shared.forms import FormModel, FormShape
@@ -83,6 +84,8 @@ class ApplicationPublic(BaseModel):
     reason: str | None = Field(description="why the application was stopped or rejected")
     missing: list[str] = Field(description="what a returning department asks for (补正)")
     tasks: list[TaskPublic]
+    escalations: list[EscalationPublic] = Field(default_factory=list,
+                                                description="办不成事: the applicant's escalations and their outcomes")
 
 
 def application_fields(app: ApplicationRecord, tasks: Sequence[DepartmentTask]) -> dict[str, Any]:

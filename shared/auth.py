@@ -1,5 +1,6 @@
 """Identity: bearer JWTs verified (signature, issuer, audience, expiry) at the gateway and again in each
-service; roles ``applicant``, ``clerk``, ``dept:<code>``, ``admin``."""
+service; roles ``applicant``, ``clerk``, ``dept:<code>``, ``supervisor`` (办不成事: the escalations' queue),
+``admin``."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ log = logging.getLogger("onestop.auth")
 ROLE_APPLICANT = "applicant"
 ROLE_CLERK = "clerk"
 ROLE_ADMIN = "admin"
+# 办不成事 / 首问负责: who answers an applicant's escalation of a stuck or unfairly refused application.
+ROLE_SUPERVISOR = "supervisor"
 DEPT_ROLE_PREFIX = "dept:"
 
 
@@ -47,6 +50,10 @@ class Principal:
     @property
     def is_applicant(self) -> bool:
         return ROLE_APPLICANT in self.roles
+
+    @property
+    def is_supervisor(self) -> bool:
+        return ROLE_SUPERVISOR in self.roles
 
     @property
     def departments(self) -> frozenset[str]:
@@ -271,6 +278,16 @@ def require_admin(principal: CurrentPrincipal) -> Principal:
 
 
 AdminPrincipal = Annotated[Principal, Depends(require_admin)]
+
+
+def require_supervisor(principal: CurrentPrincipal) -> Principal:
+    """Only supervisors pass (403 for everyone else, admins included: the outcome of an escalation is theirs)."""
+    if not principal.is_supervisor:
+        raise Problem(403, "Forbidden", "this endpoint is for supervisors (办不成事)", code="forbidden")
+    return principal
+
+
+SupervisorPrincipal = Annotated[Principal, Depends(require_supervisor)]
 
 
 def require_officer(principal: Principal, department: str) -> None:

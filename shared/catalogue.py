@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared import registry
 from shared.departments import Department
+from shared.settings import Settings, get_settings
 
 CATALOGUE_FILE = "catalogue.json"
 LANGUAGES = ("zh", "en", "both")
@@ -654,13 +655,33 @@ def _read_json(file: Traversable | Path) -> Any:
         return f"not JSON: {error}"
 
 
-# --- The shipped catalogue --------------------------------------------------------------------------------------
+def guide_working_days(entries: Iterable[Entry], department: Department | str) -> int | None:
+    """限时办结: the working days of ``department``'s step in the first of ``entries`` that has one (None when
+    none has), for a service that plans one application across several service items."""
+    for e in entries:
+        for step in e.steps:
+            if step.department == department:
+                return step.working_days
+    return None
 
 
-@lru_cache(maxsize=1)
+# --- The catalogue in use ---------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def _catalogue_at(path: Path | None) -> Catalogue:
+    return load_catalogue(path)
+
+
+def catalogue_for(settings: Settings | None = None) -> Catalogue:
+    """The catalogue a process uses: ``ONESTOP_CATALOGUE_PATH`` (``Settings.catalogue_path``), else the shipped
+    file; read and checked once per process (a change of the file takes a restart)."""
+    return _catalogue_at((settings or get_settings()).catalogue_path)
+
+
 def default_catalogue() -> Catalogue:
-    """The shipped catalogue, read and checked once (a change of the file takes a restart)."""
-    return load_catalogue()
+    """The catalogue in use (``catalogue_for`` the process's settings)."""
+    return catalogue_for()
 
 
 def entry(code: str, day: date) -> Entry:

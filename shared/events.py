@@ -272,6 +272,22 @@ class TransferCompleted(EventData):
     completed_at: datetime
 
 
+class PropertyCertificateChanged(EventData):
+    """``realestate.certificate.<issued|cancelled>``: an electronic property certificate (电子不动产权证书) was
+    issued, or cancelled when its property changed hands. Other services keep these to accept the certificate's
+    verification code in place of the paper (一证通办), checking its holders against who applies."""
+
+    verification_code: str
+    number: str
+    kind: str  # title
+    unit_number: str  # 不动产单元号
+    district_code: str
+    address: str  # the property's standard address (标准化地址)
+    holders: list[TransferParty]
+    status: str  # active | cancelled
+    changed_at: datetime
+
+
 class PaymentAllocation(BaseModel):
     """One part of a split payment (清分): an item and the account it goes to."""
 
@@ -303,6 +319,38 @@ class MortgageChanged(EventData):
     application_id: str | None = None
 
 
+class EscalationRaised(EventData):
+    """``<service>.escalation.raised``: 办不成事 — an applicant reports that an application is stuck or was refused
+    unfairly; the supervisors' queue has it, and the departments concerned (its open or refusing tasks) are named
+    so each looks at its part."""
+
+    escalation_id: str
+    application_id: str
+    application_number: str
+    service: str
+    reason: str  # stuck | unfair_refusal | other
+    application_status: str
+    departments: list[str]
+    due_at: datetime  # when the supervisors owe an outcome (working days)
+    raised_at: datetime
+
+
+class EscalationResolved(EventData):
+    """``<service>.escalation.resolved``: a supervisor's outcome of an escalation (upheld, dismissed, resolved);
+    ``reannounced`` are the overdue tasks asked again when a stuck application's escalation is upheld."""
+
+    escalation_id: str
+    application_id: str
+    application_number: str
+    service: str
+    reason: str
+    outcome: str  # upheld | dismissed | resolved
+    note: str | None = None
+    departments: list[str]
+    reannounced: list[str] = Field(default_factory=list)
+    decided_at: datetime
+
+
 # Every event name (subject pattern) and its data model; the AsyncAPI document is built from it.
 EVENT_CATALOGUE: dict[str, tuple[type[EventData], str]] = {
     "task.{service}.{department}.requested": (TaskRequested, "A service asks a department to act."),
@@ -323,7 +371,19 @@ EVENT_CATALOGUE: dict[str, tuple[type[EventData], str]] = {
     "deregistration.enterprise.resumed": (EnterpriseStatusChanged, "A suspended enterprise resumed."),
     "utilities.account.opened": (UtilityAccountChanged, "A utility connection was made: its account is open."),
     "utilities.account.transferred": (UtilityAccountChanged, "A utility account moved to a property's new owner."),
+    "{service}.escalation.raised": (
+        EscalationRaised,
+        "办不成事: an applicant reports an application stuck or unfairly refused; the departments concerned are named.",
+    ),
+    "{service}.escalation.resolved": (
+        EscalationResolved,
+        "A supervisor recorded the outcome of an escalation (upheld, dismissed or resolved).",
+    ),
     "realestate.transfer.completed": (TransferCompleted, "A property transfer was entered in the register."),
+    "realestate.certificate.issued": (
+        PropertyCertificateChanged, "An electronic property certificate was issued (with its verification code)."),
+    "realestate.certificate.cancelled": (
+        PropertyCertificateChanged, "An electronic property certificate was cancelled (its property changed hands)."),
     "realestate.payment.split": (PaymentChanged, "A transfer's one payment was taken and split to its accounts."),
     "realestate.payment.refunded": (PaymentChanged, "A transfer ended before entry: its payment was returned."),
     "realestate.mortgage.registered": (MortgageChanged, "A mortgage was entered in the register."),

@@ -14,6 +14,7 @@ from shared.applications import ApplicationFlow, ApplicationPublic
 from shared.auth import CurrentPrincipal
 from shared.backoffice import department_router, task_answers_consumer
 from shared.bus import ConsumerSpec
+from shared.escalations import escalation_router
 from shared.pagination import Page, Paging
 from shared.service import Runtime, ServiceRuntime, Sweep, create_service_app
 from shared.tasks import overdue_sweep
@@ -36,10 +37,11 @@ def application_service(
     on_start: Callable[[ServiceRuntime], Awaitable[None]] | None = None,
 ) -> FastAPI:
     """The FastAPI app of the service that owns ``flow``: its own routes, consumers and sweeps, plus what
-    every application service has (department queue and decisions, answers over NATS, overdue tasks)."""
+    every application service has (department queue and decisions, answers over NATS, overdue tasks, and the
+    办不成事 escalations with the supervisors' queue)."""
     return create_service_app(
         title=registry.service(flow.service).title,
-        routers=[*routers, department_router(flow.service, flow.apply_decision)],
+        routers=[*routers, department_router(flow.service, flow.apply_decision), escalation_router(flow)],
         consumers=lambda runtime: [task_answers_consumer(runtime, flow.apply_decision), *consumers(runtime)],
         sweeps=[overdue_sweep(flow.service), *sweeps],
         on_start=on_start,

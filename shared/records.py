@@ -198,3 +198,30 @@ class NumberSequence(SQLModel, table=True):
 
     prefix: str = Field(primary_key=True, max_length=60)
     last: int
+
+
+class Escalation(SQLModel, table=True):
+    """办不成事: an applicant's report that their application is stuck or was refused unfairly, kept beside the
+    application (in its service's database) until a supervisor records the outcome."""
+
+    __tablename__ = "escalation"
+    __table_args__ = (sa.Index("ix_escalation_status_due", "status", "due_at"),)  # the supervisors' queue
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    application_id: str = Field(index=True, max_length=36)
+    application_number: str = Field(max_length=40)
+    service: str = Field(max_length=30)
+    applicant: str = Field(max_length=200)
+    raised_by: str = Field(max_length=200)  # the applicant, or the clerk who submitted for them
+    reason: str = Field(max_length=20)  # stuck | unfair_refusal | other
+    description: str = Field(sa_type=sa.Text)
+    application_status: str = Field(max_length=20)  # the application's status when it was raised
+    departments: list[str] = Field(default_factory=list, sa_type=sa.JSON)  # the departments concerned
+    status: str = Field(max_length=20)  # open | upheld | dismissed | resolved
+    raised_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
+    due_at: datetime = Field(sa_type=AwareDateTime)
+    due_provisional: bool = False
+    outcome_note: str | None = Field(default=None, sa_type=sa.Text)
+    decided_by: str | None = Field(default=None, max_length=200)
+    decided_at: datetime | None = _ts()
+    reannounced: list[str] = Field(default_factory=list, sa_type=sa.JSON)  # task ids asked again on the outcome

@@ -205,3 +205,35 @@ def create_dead_letter_table_v1() -> None:
 def drop_dead_letter_table_v1() -> None:
     """Undo ``create_dead_letter_table_v1``."""
     op.drop_table("dead_letter")
+
+
+def create_escalation_table_v1() -> None:
+    """The ``escalation`` table (办不成事: an applicant's report that an application is stuck or was refused
+    unfairly, and a supervisor's outcome), released in the revision after each service's dead letters."""
+    op.create_table(
+        "escalation",
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("application_id", sa.String(36), nullable=False, index=True),
+        sa.Column("application_number", sa.String(40), nullable=False),
+        sa.Column("service", sa.String(30), nullable=False),
+        sa.Column("applicant", sa.String(200), nullable=False),
+        sa.Column("raised_by", sa.String(200), nullable=False),
+        sa.Column("reason", sa.String(20), nullable=False),
+        sa.Column("description", sa.Text, nullable=False),
+        sa.Column("application_status", sa.String(20), nullable=False),
+        sa.Column("departments", sa.JSON, nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        timestamp_column_v1("raised_at", False),
+        timestamp_column_v1("due_at", False),
+        sa.Column("due_provisional", sa.Boolean, nullable=False),
+        sa.Column("outcome_note", sa.Text),
+        sa.Column("decided_by", sa.String(200)),
+        timestamp_column_v1("decided_at"),
+        sa.Column("reannounced", sa.JSON, nullable=False),
+    )
+    op.create_index("ix_escalation_status_due", "escalation", ["status", "due_at"])
+
+
+def drop_escalation_table_v1() -> None:
+    """Undo ``create_escalation_table_v1``."""
+    op.drop_table("escalation")

@@ -94,6 +94,14 @@ class Settings(BaseSettings):
     # None means the file shipped in shared/data.
     workday_arrangement: Path | None = None
 
+    # 办不成事: the working days supervisors have to record the outcome of an escalation (a parameter: the seed
+    # fixes none).
+    escalation_working_days: int = Field(default=3, ge=1, le=60)
+
+    # The service catalogue (办事指南) the services read their materials and time limits from; None means the
+    # file shipped in shared/data.
+    catalogue_path: Path | None = None
+
     # Periods in calendar days (parameters of the deregistration procedures); 0 means no wait.
     public_notice_days: float = 20
     creditor_notice_days: float = 45

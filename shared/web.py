@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import tracing
-from shared.auth import current_principal, require_admin
+from shared.auth import current_principal, require_admin, require_supervisor
 from shared.departments import Department
 from shared.idempotency import KEY_HEADER
 from shared.problems import PROBLEM_JSON, Problem, install_problem_handlers, problem_response
@@ -370,6 +370,8 @@ def route_problems(route: Any, operation: dict[str, Any], settings: Settings) ->
             add(503, "the identity provider's signing keys cannot be fetched")
     if require_admin in calls:
         add(403, "the caller is not an administrator")
+    if require_supervisor in calls:
+        add(403, "the caller is not a supervisor")
     if any(_is_department(p) for p in route.dependant.path_params):
         add(403, "the caller is not an officer of that department")
     if any(_names_an_object(p) for p in route.dependant.path_params):

@@ -1,5 +1,6 @@
 """Routes the gateway answers itself: views gathered from the services in the registry (the caller's
-applications, a department's queue, the audit trail), and the dev token (dev only)."""
+applications, a department's queue, the audit trail, the supervisors' escalations), the applicant's escalation
+routed to the service that owns the application, and the dev token (dev only)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,18 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from services.gateway.progress import APPLICATION_ID, find_application
 from services.gateway.proxy import call, upstream_headers
 from shared import registry
-from shared.auth import AdminPrincipal, CurrentPrincipal, issue_token, require_officer
+from shared.auth import AdminPrincipal, CurrentPrincipal, SupervisorPrincipal, issue_token, require_officer
 from shared.backoffice import DecisionIn, DecisionPublic
 from shared.departments import Department
+from shared.escalations import OPEN, EscalationIn, EscalationPublic, OutcomeIn
+from shared.idempotency import IdempotencyKey
 from shared.pagination import MAX_LIMIT, Page, PageQuery, Paging
 from shared.problems import Problem
 from shared.settings import get_settings
@@ -167,6 +171,81 @@ async def department_decision(code: Department, task_id: str, body: DecisionIn, 
         raise Problem(503, "Service unavailable", "the task may belong to a service that does not answer",
                       code="service_unavailable", unavailable_services=unavailable, headers={"Retry-After": "5"})
     raise Problem(404, "Not found", f"no task {task_id} in the queue of {code}", code="task_not_found")
+
+
+def _relayed(resp: httpx.Response) -> JSONResponse:
+    """A service's answer passed on as it is (status, body and content type)."""
+    return JSONResponse(resp.json(), status_code=resp.status_code, media_type=resp.headers.get("content-type"))
+
+
+def _first_answer(answers: list[Answer], not_found: Problem) -> JSONResponse:
+    """The answer of the service that knows the object (the others say 404); 503 when one that may know it is
+    down, ``not_found`` when none knows it."""
+    for _, resp in answers:
+        if resp is not None and resp.status_code < 500 and resp.status_code != 404:
+            return _relayed(resp)
+    unavailable = unavailable_of(answers)
+    if unavailable:
+        raise Problem(503, "Service unavailable", "the object may belong to a service that does not answer",
+                      code="service_unavailable", unavailable_services=unavailable, headers={"Retry-After": "5"})
+    raise not_found
+
+
+@router.post("/applications/{application_id}/escalations", status_code=201, response_model=EscalationPublic,
+             tags=["办不成事 escalations"],
+             responses={403: {"description": "read only: only the applicant (or the clerk who submitted it) escalates"},
+                        409: {"description": "an escalation is open already, the application is finished (not "
+                                             "stuck), nothing was refused, or the Idempotency-Key is in use"},
+                        503: {"description": "the application may belong to a service that does not answer"}})
+async def escalate(application_id: Annotated[str, Path(pattern=APPLICATION_ID)], body: EscalationIn,
+                   request: Request, _principal: CurrentPrincipal, _key: IdempotencyKey) -> JSONResponse:
+    """办不成事 (首问负责): the applicant reports that an application is stuck or was refused unfairly. The
+    supervisors answer within their time limit in working days; the departments concerned (those it waits for,
+    or those that refused it) are told, and the applicant follows it on the application's progress stream and
+    in its `escalations`. Another applicant's application answers 404."""
+    spec, _ = await find_application(request, application_id)
+    path = f"/api/v1/applications/{application_id}/escalations"
+    [(_, resp)] = await ask_services(request, "POST", [(spec.name, path)], content=body.model_dump_json().encode())
+    if resp is None or resp.status_code >= 500:
+        raise Problem(503, "Service unavailable", f"the {spec.name} service does not answer; try again shortly",
+                      code="service_unavailable", service=spec.name, headers={"Retry-After": "5"})
+    return _relayed(resp)
+
+
+class EscalationQueue(Page[EscalationPublic]):
+    """The escalations of every service, the most urgent first, and the services that did not answer."""
+
+    total: int = Field(description="total among the services that answered")
+    unavailable_services: list[str]
+
+
+@router.get("/supervision/escalations", response_model=EscalationQueue, tags=["办不成事 escalations"])
+async def supervision_queue(request: Request, _supervisor: SupervisorPrincipal, paging: Paging,
+                            status: Annotated[str | None, Query(max_length=20)] = OPEN) -> EscalationQueue:
+    """The supervisors' queue (办不成事): escalations from every service, due first, each with its due time in
+    working days and whether it is overdue. `status` is open by default (upheld, dismissed, resolved; empty
+    for all). For supervisors only."""
+    targets = [(s.name, "/api/v1/supervision/escalations") for s in registry.with_departments()]
+    items, total, unavailable = await gather_pages(request, targets, paging, lambda e: (_instant(e["due_at"]), e["id"]),
+                                                   params=[("status", status or "")])
+    return EscalationQueue(items=[EscalationPublic.model_validate(e) for e in items], total=total,
+                           limit=paging.limit, offset=paging.offset, unavailable_services=unavailable)
+
+
+@router.post("/supervision/escalations/{escalation_id}/outcome", response_model=EscalationPublic,
+             tags=["办不成事 escalations"],
+             responses={409: {"description": "the escalation has its outcome already"},
+                        503: {"description": "the escalation may belong to a service that does not answer"}})
+async def escalation_outcome(escalation_id: Annotated[str, Path(pattern=APPLICATION_ID)], body: OutcomeIn,
+                             request: Request, _supervisor: SupervisorPrincipal) -> JSONResponse:
+    """The supervisor's outcome: `upheld` (the applicant is right; a stuck application's overdue departments are
+    asked again), `dismissed` or `resolved`, with a note for the applicant. Announced to the applicant's
+    progress stream and to the departments concerned."""
+    answers = await ask_services(request, "POST", [(s.name, f"/api/v1/supervision/escalations/{escalation_id}/outcome")
+                                                   for s in registry.with_departments()],
+                                 content=body.model_dump_json().encode())
+    return _first_answer(answers, Problem(404, "Not found", f"no escalation {escalation_id}",
+                                          code="escalation_not_found"))
 
 
 class DecisionTrail(Page[DecisionPublic]):

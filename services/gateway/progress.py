@@ -4,7 +4,8 @@
 token (so only its applicant, the clerk who submitted it, or an admin may listen; anyone else gets 404),
 then reads two ephemeral consumers — the ``TASKS`` stream (``task.<service>.>``) and the service's own
 stream (``<service>.>``) — from the application's creation on, and sends every event whose CloudEvent
-``subject`` is the application: tasks requested, resolved and overdue, and each state of the application.
+``subject`` is the application: tasks requested, resolved and overdue, each state of the application, and its
+escalations (办不成事) raised and answered.
 The stream ends with the final state: one of the owning service's ``final_statuses`` in the registry
 (completed, rejected, or objected for a deregistration).
 
@@ -70,7 +71,8 @@ APPLICATION_ID = r"^[A-Za-z0-9_-]{1,100}$"
 class ProgressEvent(BaseModel):
     """One step of an application, as its applicant sees it (whitelisted: no form, no personal data)."""
 
-    kind: Literal["application", "task.requested", "task.resolved", "task.overdue"]
+    kind: Literal["application", "task.requested", "task.resolved", "task.overdue", "escalation.raised",
+                  "escalation.resolved"]
     application_id: str
     service: str
     event_id: str
@@ -86,6 +88,8 @@ class ProgressEvent(BaseModel):
     round: int | None = None
     due_at: datetime | None = None
     comment: str | None = None
+    escalation_id: str | None = None
+    departments: list[str] | None = None
 
 
 def _department_name(code: Any) -> str | None:
@@ -113,6 +117,14 @@ def progress_event(spec: ServiceSpec, event: CloudEvent) -> ProgressEvent | None
                                  comment=data.get("comment"), **common, **task)
         if name == f"{service}.task.overdue":
             return ProgressEvent(kind="task.overdue", status="overdue", due_at=data.get("due_at"), **common, **task)
+        if name in (f"{service}.escalation.raised", f"{service}.escalation.resolved"):
+            # status: open, or the supervisor's outcome; reason: why the applicant escalated; comment: the note.
+            raised = name.endswith(".raised")
+            return ProgressEvent(kind="escalation.raised" if raised else "escalation.resolved",
+                                 status="open" if raised else data["outcome"], reason=data["reason"],
+                                 escalation_id=data["escalation_id"], departments=data.get("departments"),
+                                 due_at=data.get("due_at") if raised else None,
+                                 comment=None if raised else data.get("note"), **common)
         if name.startswith(f"{service}.application."):
             status = data["status"]
             return ProgressEvent(kind="application", status=status, final=status in spec.final_statuses,
@@ -482,7 +494,9 @@ async def open_feed(
         200: {"description": "Server-sent events. Each `data` is a JSON object: `kind` (as `event:`), "
                      "`application_id`, `service`, `event_id`, `time`, `status`, `final`; for a task `task_id`, "
                      "`department`, `department_name`, `round`, `due_at`, `comment`; for the application "
-                     "`number`, `reason`, `missing`."},
+                     "`number`, `reason`, `missing`; for an escalation (办不成事) `escalation_id`, `reason`, "
+                     "`departments`, `status` (open, or the outcome), `due_at` when raised, the supervisor's "
+                     "note as `comment`."},
         204: {"description": "`Last-Event-ID` was the final event: nothing more will come."},
         404: {"description": "No such application, or not one the caller may see."},
         429: {"description": "Too many streams open: the caller's, or the gateway's in all."},
@@ -491,7 +505,8 @@ async def open_feed(
 )
 async def application_events(feed: Annotated[ProgressFeed, Depends(open_feed)]) -> AsyncIterator[ServerSentEvent]:
     """Where the application stands, live: every task requested, resolved (approved, rejected, returned) and
-    overdue, and each state of the application, as server-sent events (`event:` is the kind). The stream
+    overdue, each state of the application, and its escalations raised and answered, as server-sent events
+    (`event:` is the kind). The stream
     starts from the application's submission and ends after its final state (completed, rejected, or objected
     for a deregistration); a department's decision is always sent before the final state it led to.
 

@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from services.realestate import domain
 from services.realestate.domain import Status
 from services.realestate.forms import MortgageCreate, MortgageRelease, PropertyImport, TransferCreate
-from services.realestate.handlers import FLOW, MORTGAGE, MORTGAGE_RELEASE, TRANSFER, rates, title_of
+from services.realestate.handlers import FLOW, MORTGAGE, MORTGAGE_RELEASE, TRANSFER, announce_title, rates, title_of
 from services.realestate.models import (
     PropertyCertificate,
     PropertyMortgage,
@@ -27,6 +27,7 @@ from services.realestate.models import (
 from shared.auth import Principal
 from shared.departments import Department
 from shared.divisions import resolve_address
+from shared.events import TransferParty
 from shared.outbox import UnitOfWork
 from shared.records import utcnow
 from shared.refusals import Conflict, Forbidden, Invalid, NotFound, refuse_if
@@ -69,8 +70,9 @@ async def import_property(uow: UnitOfWork, form: PropertyImport) -> tuple[RealPr
                                         reference=seizure.reference, status="active"))
     certificate = PropertyCertificate(verification_code=domain.new_verification_code(),
                                       number=title.certificate_number, kind="title", unit_number=prop.unit_number,
-                                      holders=[o.name for o in form.owners], status="active")
+                                      holders=[o.name for o in form.owners], status="active", issued_at=utcnow())
     uow.session.add(certificate)
+    announce_title(uow, certificate, prop, [TransferParty(sub=o.sub, name=o.name, uscc=o.uscc) for o in form.owners])
     await uow.session.flush()
     return prop, certificate
 

@@ -31,6 +31,7 @@ from shared.events import (
     MortgageChanged,
     PaymentAllocation,
     PaymentChanged,
+    PropertyCertificateChanged,
     TransferCompleted,
     TransferParty,
     make_event,
@@ -215,15 +216,31 @@ async def undo_transfer(uow: UnitOfWork, app: RegistryApplication) -> None:
 # --- Entry in the register (登簿) -------------------------------------------------------------------------------
 
 
-async def issue_certificate(uow: UnitOfWork, app: RegistryApplication, *, kind: str, holders: list[str]) -> str:
+async def issue_certificate(uow: UnitOfWork, app: RegistryApplication, *, kind: str,
+                            holders: list[str]) -> PropertyCertificate:
     """A new electronic certificate (title) or registration proof (mortgage) with its verification code."""
     year = utcnow().astimezone(LOCAL_TZ).year
     sequence = await next_in_sequence(uow.session, f"CERT-{kind}-{year}")
     number = domain.format_certificate_number(year, sequence, proof=kind == MORTGAGE)
-    uow.session.add(PropertyCertificate(verification_code=domain.new_verification_code(), number=number, kind=kind,
-                                        unit_number=app.unit_number, holders=holders, status="active",
-                                        application_id=app.id))
-    return number
+    certificate = PropertyCertificate(verification_code=domain.new_verification_code(), number=number, kind=kind,
+                                      unit_number=app.unit_number, holders=holders, status="active",
+                                      application_id=app.id, issued_at=utcnow())
+    uow.session.add(certificate)
+    return certificate
+
+
+def announce_title(uow: UnitOfWork, certificate: PropertyCertificate, prop: RealProperty,
+                   holders: Sequence[TransferParty]) -> None:
+    """Tell the other services of a title certificate issued or cancelled (一证通办: they accept its code), with
+    its holders as parties (token subject, enterprise), not only the names printed on it."""
+    event = "issued" if certificate.status == "active" else "cancelled"
+    data = PropertyCertificateChanged(
+        verification_code=certificate.verification_code, number=certificate.number, kind=certificate.kind,
+        unit_number=certificate.unit_number, district_code=prop.district_code, address=prop.address,
+        holders=list(holders), status=certificate.status, changed_at=certificate.cancelled_at or certificate.issued_at)
+    uow.emit(service_subject(SERVICE, "certificate", event),
+             make_event(f"{SERVICE}.certificate.{event}", data, source_service=SERVICE,
+                        subject=certificate.verification_code))
 
 
 def _mortgage_event(uow: UnitOfWork, mortgage: PropertyMortgage, event: str) -> None:
@@ -259,7 +276,10 @@ async def enter_transfer(uow: UnitOfWork, app: RegistryApplication) -> None:
         if certificate.kind == "title":
             certificate.status = "cancelled"
             certificate.cancelled_at = now
-    prop.certificate_number = await issue_certificate(uow, app, kind="title", holders=[buyer.name])
+            announce_title(uow, certificate, prop, [])
+    title = await issue_certificate(uow, app, kind="title", holders=[buyer.name])
+    prop.certificate_number = title.number
+    announce_title(uow, title, prop, [TransferParty(sub=buyer.sub, name=buyer.name, uscc=buyer.uscc)])
     prop.updated_at = now
     choice = form.mortgage.existing if form.mortgage is not None else None
     for mortgage in await _active(uow, PropertyMortgage, app.unit_number):
@@ -275,7 +295,7 @@ async def enter_transfer(uow: UnitOfWork, app: RegistryApplication) -> None:
         new = PropertyMortgage(unit_number=app.unit_number, mortgagee_uscc=loan.lender_uscc,
                                mortgagee_name=loan.lender_name, amount_fen=yuan_to_fen(loan.amount_yuan),
                                status="active", application_id=app.id, registered_at=now)
-        new.certificate_number = await issue_certificate(uow, app, kind=MORTGAGE, holders=[loan.lender_name])
+        new.certificate_number = (await issue_certificate(uow, app, kind=MORTGAGE, holders=[loan.lender_name])).number
         uow.session.add(new)
         _mortgage_event(uow, new, "registered")
     app.entered_at = now
@@ -296,7 +316,8 @@ async def enter_mortgage(uow: UnitOfWork, app: RegistryApplication) -> None:
         mortgage = PropertyMortgage(unit_number=app.unit_number, mortgagee_uscc=form.mortgagee_uscc,
                                     mortgagee_name=form.mortgagee_name, amount_fen=yuan_to_fen(form.amount_yuan),
                                     status="active", application_id=app.id, registered_at=now)
-        mortgage.certificate_number = await issue_certificate(uow, app, kind=MORTGAGE, holders=[form.mortgagee_name])
+        mortgage.certificate_number = (await issue_certificate(uow, app, kind=MORTGAGE,
+                                                                holders=[form.mortgagee_name])).number
         uow.session.add(mortgage)
         _mortgage_event(uow, mortgage, "registered")
     else:

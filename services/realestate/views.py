@@ -21,6 +21,7 @@ from services.realestate.schemas import (
 from shared.applications import application_fields
 from shared.auth import Principal
 from shared.departments import Department
+from shared.escalations import escalations_of
 from shared.money import fen_to_yuan
 from shared.pagination import Page, PageQuery
 from shared.refusals import NotFound
@@ -50,7 +51,8 @@ async def application_public(session: AsyncSession, app: RegistryApplication) ->
         certificates = [CertificateSummary(number=c.number, verification_code=c.verification_code)
                         for c in rows.scalars()]
     return RegistryApplicationPublic(
-        **application_fields(app, tasks), kind=app.kind, unit_number=app.unit_number,
+        **application_fields(app, tasks), escalations=await escalations_of(session, app.id),
+        kind=app.kind, unit_number=app.unit_number,
         address=app.address, district_code=app.district_code,
         buyer_name=transfer_form(app).buyer.name if app.kind == TRANSFER else None, confirmed_at=app.confirmed_at,
         amount_due=fen_to_yuan(sum(app.assessment.values())) if app.kind == TRANSFER else None, charges=charges,

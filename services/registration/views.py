@@ -20,6 +20,7 @@ from services.registration.schemas import (
 )
 from shared.applications import application_fields
 from shared.auth import Principal
+from shared.escalations import escalations_of
 from shared.money import fen_to_yuan
 from shared.pagination import Page, PageQuery
 from shared.refusals import NotFound
@@ -34,7 +35,8 @@ async def registration_public(session: AsyncSession, app: RegistrationApplicatio
         enterprise = await session.get(Enterprise, app.uscc)
         licence = (await session.execute(select(Licence).where(Licence.uscc == app.uscc))).scalar_one_or_none()
     return RegistrationPublic(
-        **application_fields(app, tasks), enterprise_name=app.enterprise_name, district_code=app.district_code,
+        **application_fields(app, tasks), escalations=await escalations_of(session, app.id),
+        enterprise_name=app.enterprise_name, district_code=app.district_code,
         enterprise=EnterpriseSummary(uscc=enterprise.uscc, name=enterprise.name, status=enterprise.status)
         if enterprise else None,
         license=LicenceSummary(verification_code=licence.verification_code) if licence else None,
@@ -51,7 +53,8 @@ async def change_public(session: AsyncSession, app: RegistrationApplication) -> 
                    ).scalar_one_or_none()
     changes = ChangeValues.model_validate(change_values(app, change_form_of(app), full_ids=False))
     return ChangePublic(
-        **application_fields(app, tasks), kind=app.kind, uscc=app.enterprise_uscc or "",
+        **application_fields(app, tasks), escalations=await escalations_of(session, app.id),
+        kind=app.kind, uscc=app.enterprise_uscc or "",
         enterprise_name=app.enterprise_name, district_code=app.district_code, changes=changes,
         enterprise=EnterpriseSummary(uscc=enterprise.uscc, name=enterprise.name, status=enterprise.status)
         if enterprise else None,

@@ -1,4 +1,5 @@
-"""The utilities service process: its routes, its consumers (enterprises, property transfers), its sweeper."""
+"""The utilities service process: its routes, its consumers (enterprises, property transfers and certificates),
+its sweeper."""
 
 from __future__ import annotations
 
@@ -8,5 +9,6 @@ from shared.kit import application_service
 
 app = application_service(
     handlers.FLOW, routers=[router],
-    consumers=lambda runtime: [*handlers.enterprise_consumers(runtime), handlers.property_transfers_consumer(runtime)],
+    consumers=lambda runtime: [*handlers.enterprise_consumers(runtime), handlers.property_transfers_consumer(runtime),
+                               handlers.certificates_consumer(runtime)],
 )

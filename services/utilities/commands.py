@@ -4,17 +4,19 @@ work, which the route commits)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
 from services.utilities import domain
 from services.utilities.domain import Status
 from services.utilities.forms import ConnectionCreate, PremisesIn
-from services.utilities.handlers import CONNECTION, FLOW
-from services.utilities.models import ConnectionApplication, ConnectionOffer, EnterpriseView
+from services.utilities.handlers import CONNECTION, FLOW, connection_plan
+from services.utilities.models import CertificateView, ConnectionApplication, ConnectionOffer, EnterpriseView
 from services.utilities.schemas import OfferAcceptance
 from shared.applications import lock_row
 from shared.auth import Principal
+from shared.catalogue import catalogue_for
 from shared.divisions import resolve_address
 from shared.identifiers import is_valid_uscc
 from shared.outbox import UnitOfWork
@@ -52,6 +54,40 @@ def _may_apply_for(enterprise: EnterpriseView, applicant: str) -> None:
                        title="Enterprise not active", uscc=enterprise.uscc, status_now=enterprise.status)
 
 
+PROPERTY_CERTIFICATE = "property_certificate"  # the material (and the electronic certificate) of the catalogue
+
+
+async def certified(uow: UnitOfWork, form: ConnectionCreate, checks: Checks, *, applicant: str, settings: Settings,
+                    day: date) -> ConnectionCreate:
+    """一证通办: a form whose proof is an electronic certificate's verification code, with the certificate's number
+    and unit filled in — when every chosen item's guide lets that certificate replace the property certificate,
+    the code is known and active, and the applicant (or the enterprise) holds it; else the problems are added to
+    ``checks``. A form without a code is returned as it is (a unit number it brought is not taken)."""
+    proof = form.proof
+    if proof.kind != domain.ProofKind.property_certificate or proof.verification_code is None:
+        return form.model_copy(update={"proof": proof.model_copy(update={"unit_number": None})})
+    code = proof.verification_code.strip().upper()
+    catalogue = catalogue_for(settings)
+    items = domain.catalogue_items(form, low_voltage_max_kw=settings.low_voltage_max_kw)
+    not_recognised = []
+    for item in dict.fromkeys(items.values()):
+        replaces = catalogue.recognised_certificates(item, day).get(PROPERTY_CERTIFICATE)
+        if replaces is None or replaces.code != PROPERTY_CERTIFICATE:
+            not_recognised.append(catalogue.entry(item, day).name_zh)
+    found = await uow.session.get(CertificateView, code) if code else None
+    held = None if found is None else domain.HeldCertificate(
+        number=found.number, unit_number=found.unit_number, active=found.status == "active",
+        holder_subjects=frozenset(h["sub"] for h in found.holders if h.get("sub")),
+        holder_usccs=frozenset(h["uscc"] for h in found.holders if h.get("uscc")))
+    problems = domain.certificate_problems(code, held, applicant=applicant, uscc=form.uscc,
+                                           not_recognised_by=not_recognised)
+    checks.problems.extend(problems)
+    if problems or held is None:
+        return form
+    return form.model_copy(update={"proof": proof.model_copy(update={
+        "number": held.number, "unit_number": held.unit_number, "verification_code": code})})
+
+
 async def submit(uow: UnitOfWork, form: ConnectionCreate, *, applicant: str, submitted_by: str, settings: Settings,
                  offer: ConnectionOffer | None = None) -> ConnectionApplication:
     """Accept one joint application: premises resolved, fees assessed, the permits and suppliers asked."""
@@ -62,6 +98,7 @@ async def submit(uow: UnitOfWork, form: ConnectionCreate, *, applicant: str, sub
         form, credit_report_districts=domain.parse_district_switch(settings.credit_report_districts), today=today))
     enterprise = await _enterprise(uow, form, checks)
     checks.problems.extend(domain.credit_report_problems(form, enterprise.status if enterprise else None))
+    form = await certified(uow, form, checks, applicant=applicant, settings=settings, day=today)
     refuse_if(checks.problems)
     if enterprise is not None:
         _may_apply_for(enterprise, applicant)
@@ -71,7 +108,7 @@ async def submit(uow: UnitOfWork, form: ConnectionCreate, *, applicant: str, sub
     assert resolved is not None
     chosen = domain.chosen_utilities(form.utilities)
     zero_power = domain.is_zero_approval_power(form.utilities.power, settings.low_voltage_max_kw)
-    plan = domain.plan_for(form, low_voltage_max_kw=settings.low_voltage_max_kw)
+    plan = connection_plan(form, today)
     app = ConnectionApplication(
         number="", applicant=applicant, submitted_by=submitted_by, status=Status.in_progress, kind=CONNECTION,
         district_code=resolved.district_code, premises_address=resolved.full_text, uscc=form.uscc,
@@ -117,6 +154,7 @@ async def supplement(uow: UnitOfWork, application_id: str, changes: Mapping[str,
     if not checks.problems:
         checks.problems.extend(domain.supplement_problems(FLOW.form(app), form,
                                                           low_voltage_max_kw=settings.low_voltage_max_kw))
+    form = await certified(uow, form, checks, applicant=app.applicant, settings=settings, day=local_today())
     refuse_if(checks.problems)
     p = form.premises
     resolved, _ = resolve_address(p.district_code, p.town_code, p.road, p.number, building=p.building, room=p.room,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from services.utilities.forms import ConnectionCreate, ExternalWorksIn, PowerIn, UtilitiesIn
+from shared.catalogue import Entry, guide_working_days
 from shared.departments import Department
 from shared.divisions import COUNTY_CODES, DIVISIONS, resolve_address
 from shared.fanout import ApplicationStatus, Plan, Step
@@ -113,6 +114,7 @@ MAX_DIAMETER_MM = 1_000
 MAX_MONTHLY_M3 = 10_000_000
 MAX_BANDWIDTH_MBPS = 100_000  # 100 Gbit/s
 MAX_PROOF_NUMBER_LENGTH = 60
+MAX_CODE_LENGTH = 32  # an electronic certificate's verification code
 
 # The unified property certificate (不动产统一登记) exists since 2015; an earlier year is a typo or an old
 # house-ownership certificate (房产证), which this form does not take.
@@ -162,6 +164,26 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "credit_report_needs_enterprise": (
         "信用+报装须由企业申请，请填写统一社会信用代码",
         "a credit report stands in for an enterprise only: give the enterprise's uscc",
+    ),
+    "certificate_not_recognised": (
+        "{item}不接受以电子证照替代不动产权证书，请填写证书号",
+        "{item} does not take an electronic certificate in place of the property certificate: give its number",
+    ),
+    "certificate_unknown": (
+        "未找到验证码为{verification_code}的电子不动产权证书",
+        "no electronic property certificate has the verification code {verification_code}",
+    ),
+    "certificate_cancelled": (
+        "验证码为{verification_code}的电子不动产权证书已注销",
+        "the electronic property certificate with the verification code {verification_code} is cancelled",
+    ),
+    "certificate_not_holder": (
+        "申请人（或申请企业）不是不动产权证书{number}的权利人",
+        "neither the applicant nor the enterprise applying holds property certificate {number}",
+    ),
+    "verification_code_certificate_only": (
+        "验证码仅用于电子不动产权证书",
+        "a verification code stands for an electronic property certificate only",
     ),
     "credit_report_enterprise_not_active": (
         "企业当前状态为{status}，不能以信用报告替代不动产权证书",
@@ -276,10 +298,34 @@ def utility_working_days(utility: Utility | str, *, zero_approval_power: bool = 
     }[utility]
 
 
-def plan_for(form: ConnectionCreate, *, low_voltage_max_kw: int) -> Plan:
-    """The fan-out of a valid application: the permits all requested at once, in parallel, each due within
-    5 working days; one task per chosen utility at its supplier, whose construction waits for every
-    permit — except low-voltage power within the threshold, whose supplier handles its own permits.
+# The catalogue's service item (办事指南) of each utility; power's depends on zero approval (低压小微 or not).
+CATALOGUE_ITEMS: dict[Utility, str] = {
+    Utility.water: "water_connection",
+    Utility.gas: "gas_connection",
+    Utility.telecom: "telecom_connection",
+    Utility.cabletv: "cabletv_connection",
+}
+
+
+def catalogue_items(form: ConnectionCreate, *, low_voltage_max_kw: int) -> dict[Utility, str]:
+    """The catalogue item of each utility the form asks for."""
+    zero_power = is_zero_approval_power(form.utilities.power, low_voltage_max_kw)
+    items = {u: CATALOGUE_ITEMS.get(u, "") for u in chosen_utilities(form.utilities)}
+    if Utility.power in items:
+        items[Utility.power] = "power_low_voltage_connection" if zero_power else "power_high_voltage_connection"
+    return items
+
+
+def plan_for(form: ConnectionCreate, *, low_voltage_max_kw: int,
+             guide: Mapping[Utility, Entry] | None = None) -> Plan:
+    """The fan-out of a valid application: the permits all requested at once, in parallel; one task per chosen
+    utility at its supplier, whose construction waits for every permit — except low-voltage power within the
+    threshold, whose supplier handles its own permits.
+
+    限时办结: with ``guide`` (each chosen utility's catalogue entry in force) every step takes the working days of
+    the guide's step of its department — a supplier its own utility's entry, a permit the first entry that has
+    it — and the whole is the longest chain of them, never beyond the largest committed time limit of the
+    entries. Without it, the constants above (the catalogue's shipped figures).
 
     Raises ``ValueError`` when no utility is chosen (``validate`` refuses that first).
     """
@@ -288,12 +334,23 @@ def plan_for(form: ConnectionCreate, *, low_voltage_max_kw: int) -> Plan:
         raise ValueError("no utility chosen; validate the form first")
     zero_power = is_zero_approval_power(form.utilities.power, low_voltage_max_kw)
     permits = permits_for(form.external_works, utilities, low_voltage_zero_approval=zero_power)
-    steps = [Step(dept, PERMIT_KINDS[dept], (), PERMITS_WORKING_DAYS) for dept in permits]
+    entries = [guide[u] for u in utilities if u in guide] if guide else []
+
+    def days(department: Department, default: int, own: Utility | None = None) -> int:
+        first = [guide[own]] if guide and own is not None and own in guide else []
+        found = guide_working_days([*first, *entries], department)
+        return default if found is None else found
+
+    steps = [Step(dept, PERMIT_KINDS[dept], (), days(dept, PERMITS_WORKING_DAYS)) for dept in permits]
     for utility in utilities:
         own_permits = utility == Utility.power and zero_power
         steps.append(Step(utility.department, UTILITY_KINDS[utility], () if own_permits else permits,
-                          utility_working_days(utility, zero_approval_power=zero_power)))
-    return Plan(tuple(steps), _longest_chain(steps))
+                          days(utility.department, utility_working_days(utility, zero_approval_power=zero_power),
+                               utility)))
+    bound = _longest_chain(steps)
+    if entries:
+        bound = min(bound, max(e.time_limit_working_days for e in entries))
+    return Plan(tuple(steps), bound)
 
 
 def _longest_chain(steps: Sequence[Step]) -> int:
@@ -367,8 +424,15 @@ def _check_utilities(checks: Checks, utilities: UtilitiesIn) -> None:
 def _check_proof(checks: Checks, form: ConnectionCreate, credit_report_districts: frozenset[str],
                  today: date | None) -> None:
     proof = form.proof
+    if proof.kind == ProofKind.property_certificate and proof.verification_code is not None:
+        # 一证通办: the number comes from the electronic certificate, looked up by the service.
+        checks.text(proof.verification_code, ["proof", "verification_code"],
+                    what=("电子证照验证码", "the certificate's verification code"), max_length=MAX_CODE_LENGTH)
+        return
     number = checks.text(proof.number, ["proof", "number"], what=("证明编号", "the proof's number"),
                          max_length=MAX_PROOF_NUMBER_LENGTH)
+    if proof.verification_code is not None:
+        _add(checks, ["proof", "verification_code"], "verification_code_certificate_only")
     if proof.kind == ProofKind.property_certificate:
         if number is not None and not is_property_certificate_number(number, today=today):
             _add(checks, ["proof", "number"], "property_certificate_invalid", first=FIRST_CERTIFICATE_YEAR)
@@ -387,6 +451,36 @@ def _check_proof(checks: Checks, form: ConnectionCreate, credit_report_districts
                  district_code=district)
     else:
         _add(checks, ["proof", "kind"], "proof_kind_unknown")
+
+
+@dataclass(frozen=True)
+class HeldCertificate:
+    """An electronic property certificate as this service knows it from real estate's announcements."""
+
+    number: str
+    unit_number: str
+    active: bool
+    holder_subjects: frozenset[str]
+    holder_usccs: frozenset[str]
+
+
+def certificate_problems(code: str, found: HeldCertificate | None, *, applicant: str, uscc: str | None,
+                         not_recognised_by: Sequence[str] = ()) -> list[FieldProblem]:
+    """一证通办: whether the certificate behind a verification code proves the premises for this applicant. The
+    service items that do not take an electronic certificate for the property certificate (per the catalogue)
+    are named; an unknown or cancelled code, or a certificate the applicant (or the enterprise) does not hold,
+    is refused."""
+    checks = Checks()
+    loc: Loc = ["proof", "verification_code"]
+    for item in not_recognised_by:
+        _add(checks, loc, "certificate_not_recognised", item=item)
+    if found is None:
+        _add(checks, loc, "certificate_unknown", verification_code=code)
+    elif not found.active:
+        _add(checks, loc, "certificate_cancelled", verification_code=code)
+    elif applicant not in found.holder_subjects and (uscc is None or uscc not in found.holder_usccs):
+        _add(checks, loc, "certificate_not_holder", number=found.number)
+    return checks.problems
 
 
 def validate(form: ConnectionCreate, *, credit_report_districts: frozenset[str],

@@ -20,13 +20,20 @@ ABSURD = 1_000_000_000
 
 
 class ProofIn(FormModel):
-    """Proof of the premises: a property certificate (不动产权证书), or for power only where the district
-    has it switched on, a credit report (信用+报装)."""
+    """Proof of the premises: a property certificate (不动产权证书) — its number, or the verification code of the
+    electronic certificate (一证通办: the number and unit are then taken from it) — or, for power only where the
+    district has it switched on, a credit report (信用+报装)."""
 
     kind: str = Field(max_length=40, description='"property_certificate" or "credit_report"')
-    number: str = Field(max_length=SHORT,
-                        description="the certificate's number, e.g. 粤(2026)江门市不动产权第0000001号, "
-                                    "or the credit report's number")
+    number: str | None = Field(default=None, max_length=SHORT,
+                               description="the certificate's number, e.g. 粤(2026)江门市不动产权第0000001号, "
+                                           "or the credit report's number; not needed with verification_code")
+    verification_code: str | None = Field(default=None, max_length=40,
+                                          description="一证通办: the verification code of an electronic property "
+                                                      "certificate, in place of the paper and its number")
+    unit_number: str | None = Field(default=None, max_length=40,
+                                    description="不动产单元号: filled from the electronic certificate (a value sent "
+                                                "is not used)")
 
 
 class PowerIn(FormModel):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from nats.aio.msg import Msg
@@ -17,12 +17,20 @@ from sqlmodel import col, select
 from services.utilities import domain
 from services.utilities.domain import NUMBER_PREFIX, SERVICE, Status, Utility
 from services.utilities.forms import FORM, ConnectionCreate
-from services.utilities.models import ConnectionApplication, ConnectionOffer, EnterpriseView, UtilityAccount
-from shared.applications import ApplicationFlow, TaskDetails
+from services.utilities.models import (
+    CertificateView,
+    ConnectionApplication,
+    ConnectionOffer,
+    EnterpriseView,
+    UtilityAccount,
+)
+from shared.applications import ApplicationFlow, TaskDetails, lock_row
 from shared.bus import ConsumerSpec
+from shared.catalogue import catalogue_for
 from shared.departments import Department
 from shared.events import (
     CloudEvent,
+    PropertyCertificateChanged,
     TransferCompleted,
     UtilityAccountChanged,
     make_event,
@@ -35,7 +43,7 @@ from shared.readmodels import enterprise_view_consumers
 from shared.records import DepartmentTask, utcnow
 from shared.service import ServiceRuntime
 from shared.settings import get_settings
-from shared.workdays import add_working_days
+from shared.workdays import add_working_days, local_today
 
 log = logging.getLogger("onestop.utilities")
 
@@ -44,6 +52,7 @@ TRANSFER = "transfer"  # 联动过户: a property's accounts move to its new own
 TRANSFER_WORKING_DAYS = 3  # parameter: a supplier's time to move an account to the new owner
 ACCOUNT_PREFIXES = {"power": "DL", "water": "GS", "gas": "RQ", "telecom": "TX", "cabletv": "GD"}
 TRANSFERS_CONSUMER = "utilities-property-transfers"
+CERTIFICATES_CONSUMER = "utilities-property-certificates"
 
 
 def form_of(app: ConnectionApplication) -> ConnectionCreate:
@@ -51,12 +60,23 @@ def form_of(app: ConnectionApplication) -> ConnectionCreate:
     return FORM.read(app.form, app.form_version)
 
 
+def connection_plan(form: ConnectionCreate, day: date) -> Plan:
+    """A connection's plan with the time limits of the catalogue's items in force on ``day`` (限时办结: a new
+    catalogue changes them without a code change)."""
+    settings = get_settings()
+    catalogue = catalogue_for(settings)
+    items = domain.catalogue_items(form, low_voltage_max_kw=settings.low_voltage_max_kw)
+    guide = {utility: catalogue.entry(code, day) for utility, code in items.items()}
+    return domain.plan_for(form, low_voltage_max_kw=settings.low_voltage_max_kw, guide=guide)
+
+
 def plan_of(app: ConnectionApplication) -> Plan:
-    """A connection's plan from its form; a transfer's: one task per utility with accounts to move."""
+    """A connection's plan from its form and the catalogue of the day it was received; a transfer's: one task per
+    utility with accounts to move."""
     if app.kind == TRANSFER:
         return Plan(tuple(Step(Department(u), "account_transfer", (), TRANSFER_WORKING_DAYS) for u in app.utilities),
                     TRANSFER_WORKING_DAYS)
-    return domain.plan_for(form_of(app), low_voltage_max_kw=get_settings().low_voltage_max_kw)
+    return connection_plan(form_of(app), local_today(app.created_at))
 
 
 def task_details(app: ConnectionApplication, _tasks: Sequence[DepartmentTask] = ()) -> TaskDetails:
@@ -218,3 +238,34 @@ def property_transfers_consumer(runtime: ServiceRuntime) -> ConsumerSpec:
 
     return ConsumerSpec(durable=TRANSFERS_CONSUMER, stream=stream_for_service("realestate"),
                         filter_subjects=["realestate.transfer.completed"], handler=handle)
+
+
+async def remember_certificate(uow: UnitOfWork, data: PropertyCertificateChanged) -> None:
+    """Keep a title certificate real estate announced (一证通办); a cancelled one never becomes active again."""
+    if data.kind != "title":
+        return
+    known = await lock_row(uow.session, CertificateView, data.verification_code)
+    if known is None:
+        known = CertificateView(verification_code=data.verification_code, number=data.number, kind=data.kind,
+                                unit_number=data.unit_number, district_code=data.district_code, address=data.address,
+                                holders=[], status=data.status, changed_at=data.changed_at)
+        uow.session.add(known)
+    if data.holders:
+        known.holders = [h.model_dump(mode="json") for h in data.holders]
+    if known.status != "cancelled":
+        known.status = data.status
+        known.changed_at = data.changed_at
+
+
+def certificates_consumer(runtime: ServiceRuntime) -> ConsumerSpec:
+    """Electronic property certificates issued and cancelled, announced by real estate."""
+
+    async def handle(event: CloudEvent, _msg: Msg) -> None:
+        async with runtime.uow() as uow:
+            if await uow.already_handled(CERTIFICATES_CONSUMER, event.id):
+                return
+            await remember_certificate(uow, event.data_as(PropertyCertificateChanged))
+            await uow.commit()
+
+    return ConsumerSpec(durable=CERTIFICATES_CONSUMER, stream=stream_for_service("realestate"),
+                        filter_subjects=["realestate.certificate.>"], handler=handle)

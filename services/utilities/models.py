@@ -69,3 +69,20 @@ class ConnectionOffer(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
     expires_at: datetime = Field(sa_type=AwareDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
+
+
+class CertificateView(SQLModel, table=True):
+    """一证通办: an electronic property certificate as real estate announced it, so an application may give its
+    verification code instead of the paper; holders as parties (token subject, enterprise), for the holder check."""
+
+    __tablename__ = "utilities_certificate_view"
+
+    verification_code: str = Field(primary_key=True, max_length=32)
+    number: str = Field(max_length=60)
+    kind: str = Field(max_length=20)
+    unit_number: str = Field(max_length=40)
+    district_code: str = Field(max_length=6)
+    address: str = Field(max_length=300)
+    holders: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
+    status: str = Field(max_length=20)  # active | cancelled
+    changed_at: datetime = Field(sa_type=AwareDateTime)

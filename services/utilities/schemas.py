@@ -54,6 +54,9 @@ class ConnectionPublic(ApplicationPublic):
     fees: list[FeePublic]
     total_fee: str = Field(description="yuan, a decimal string")
     proof_kind: str | None
+    proof_number: str | None = Field(description="the property certificate's number (from the electronic "
+                                                 "certificate when its verification code was given)")
+    proof_unit_number: str | None = Field(description="不动产单元号, when an electronic certificate proved it")
     offer_id: str | None
     transfer: LinkedTransferPublic | None
 

@@ -11,6 +11,7 @@ from services.utilities.models import ConnectionApplication, ConnectionOffer, Ut
 from services.utilities.schemas import AccountPublic, ConnectionPublic, FeePublic, LinkedTransferPublic, OfferPublic
 from shared.applications import application_fields
 from shared.auth import Principal
+from shared.escalations import escalations_of
 from shared.money import fen_to_yuan
 from shared.pagination import PageQuery, fetch_page
 from shared.records import utcnow
@@ -20,15 +21,18 @@ from shared.tasks import load_tasks
 async def connection_public(session: AsyncSession, app: ConnectionApplication) -> ConnectionPublic:
     """One application as its applicant sees it: tasks, fees (one amount with its items), the transfer."""
     tasks = await load_tasks(session, app.id)
+    proof = app.form.get("proof") or {}
     transfer = None
     if app.kind == TRANSFER:
         transfer = LinkedTransferPublic(transfer_number=app.transfer["number"], unit_number=app.transfer["unit_number"],
                                         accounts=[a["account_number"] for a in app.transfer["accounts"]])
     return ConnectionPublic(
-        **application_fields(app, tasks), kind=app.kind, district_code=app.district_code,
+        **application_fields(app, tasks), escalations=await escalations_of(session, app.id),
+        kind=app.kind, district_code=app.district_code,
         premises_address=app.premises_address, uscc=app.uscc, utilities=app.utilities,
         fees=[FeePublic(utility=u, amount=fen_to_yuan(app.fees.get(u, 0))) for u in app.utilities],
-        total_fee=fen_to_yuan(sum(app.fees.values())), proof_kind=(app.form.get("proof") or {}).get("kind"),
+        total_fee=fen_to_yuan(sum(app.fees.values())), proof_kind=proof.get("kind"), proof_number=proof.get("number"),
+        proof_unit_number=proof.get("unit_number"),
         offer_id=app.offer_id, transfer=transfer,
     )
 

@@ -27,6 +27,8 @@ FROZEN: dict[str, str] = {
     "drop_form_version_v1": "536b72d3ce8b13fffa6f67013dafde0d2ace8ea8733398549669114a8b4eb3eb",
     "create_dead_letter_table_v1": "e8e26bb8c278cff27b7c420e493d1940ad9bbd9764bf4807c08c151d09cab9fe",
     "drop_dead_letter_table_v1": "271b668d939369d040113789fbcda808380d3ca004b9f34ccd44a66a42197ca6",
+    "create_escalation_table_v1": "aa5285fbd87a30a42b92a3a4f7890e0a320f5aaf8922445286f9232565801296",
+    "drop_escalation_table_v1": "45d0d59c6244e3774f13f845624d7a3f0c725c7b96a55a151efead266d5a77af",
 }
 
 # sha256 of released revision files (path under services/, newlines normalised). A revision is added here
