@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared import registry
 from shared.departments import Department
+from shared.settings import get_settings
 
 CATALOGUE_FILE = "catalogue.json"
 LANGUAGES = ("zh", "en", "both")
@@ -659,8 +660,9 @@ def _read_json(file: Traversable | Path) -> Any:
 
 @lru_cache(maxsize=1)
 def default_catalogue() -> Catalogue:
-    """The shipped catalogue, read and checked once (a change of the file takes a restart)."""
-    return load_catalogue()
+    """The catalogue in force for this process: the file of ``ONESTOP_CATALOGUE_PATH``, else the shipped one;
+    read and checked once (a change of the file takes a restart)."""
+    return load_catalogue(get_settings().catalogue_path)
 
 
 def entry(code: str, day: date) -> Entry:
