@@ -5,7 +5,10 @@ first requests), answered by departments, returned and supplemented (补正), re
 state announced on ``<service>.application.<status>``.
 
 A service declares its flow once (its table, plan, what each department is sent, what completion does)
-and its commands and handlers call it."""
+and its commands and handlers call it. A flow whose service item is in the catalogue (``MaterialsRule``) also
+checks the form's materials against it: missing key materials refuse the application, missing deferrable ones
+are accepted with a deadline (容缺受理) that a durable timer keeps, and every department's task carries signed
+links to the application's documents and what is still pending."""
 
 from __future__ import annotations
 
@@ -19,18 +22,28 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
+from shared import catalogue, timers
 from shared.auth import Principal, may_read, require_write
 from shared.bus import PoisonMessage
 from shared.departments import Department
 from shared.escalations import EscalationPublic
-from shared.events import ApplicationEvent, TaskResolved, make_event, service_subject
+from shared.events import ApplicationEvent, MaterialsGap, TaskResolved, make_event, service_subject
 from shared.fanout import ApplicationStatus, Plan, Progress, Step, ready_steps
 from shared.forms import FormModel, FormShape
+from shared.materials import (
+    FormMaterials,
+    MaterialInfo,
+    MaterialRef,
+    PendingMaterial,
+    check_materials,
+    document_problem,
+    material_link,
+)
 from shared.numbers import next_application_number
 from shared.outbox import UnitOfWork
 from shared.pagination import PageQuery, fetch_page
 from shared.problems import field_problems_from_validation
-from shared.records import ApplicationRecord, DepartmentTask, utcnow
+from shared.records import ApplicationRecord, DepartmentTask, Timer, utcnow
 from shared.refusals import Conflict, Invalid, NotFound
 from shared.tasks import (
     DecisionConflict,
@@ -43,7 +56,8 @@ from shared.tasks import (
     request_ready,
     statuses_of,
 )
-from shared.workdays import add_working_days
+from shared.validation import Checks
+from shared.workdays import add_working_days, local_today
 
 A = TypeVar("A")
 App = TypeVar("App", bound=ApplicationRecord)
@@ -83,6 +97,10 @@ class ApplicationPublic(BaseModel):
     completed_at: datetime | None
     reason: str | None = Field(description="why the application was stopped or rejected")
     missing: list[str] = Field(description="what a returning department asks for (补正)")
+    pending_materials: list[PendingMaterial] = Field(
+        default_factory=list, description="容缺受理: non-key materials the application was accepted without, still to "
+                                          "come (POST .../materials); the application is returned if they do not")
+    materials_deadline: datetime | None = Field(default=None, description="when the pending materials are due")
     tasks: list[TaskPublic]
     escalations: list[EscalationPublic] = Field(default_factory=list,
                                                 description="办不成事: the applicant's escalations and their outcomes")
@@ -96,6 +114,31 @@ def application_fields(app: ApplicationRecord, tasks: Sequence[DepartmentTask]) 
         "due_at": app.due_at, "completed_at": app.completed_at, "reason": app.reason, "missing": app.missing,
         "tasks": task_views(tasks),
     }
+
+
+# The timer of an application's deferred materials (容缺受理): its due time is the deadline, its payload the
+# materials still to come. One per application; it stays (fired) after the deadline until the gap is closed.
+DEFERRAL_TIMER = "materials.deferral"
+
+
+async def deferral_of(session: AsyncSession, application_id: str) -> Timer | None:
+    """The deferral of an application's materials, if it was accepted without some."""
+    found = [t for t in await timers.timers_of(session, application_id) if t.kind == DEFERRAL_TIMER]
+    return found[-1] if found else None
+
+
+def pending_materials(deferral: Timer | None) -> list[PendingMaterial]:
+    """What a deferral still waits for."""
+    if deferral is None:
+        return []
+    return [PendingMaterial.model_validate(p) for p in deferral.payload.get("pending", [])]
+
+
+async def materials_fields(session: AsyncSession, app: ApplicationRecord) -> dict[str, Any]:
+    """The materials fields of an ``ApplicationPublic``: what is still to come, and by when."""
+    deferral = await deferral_of(session, app.id)
+    pending = pending_materials(deferral)
+    return {"pending_materials": pending, "materials_deadline": deferral.due_at if deferral and pending else None}
 
 
 def task_views(tasks: Sequence[DepartmentTask], now: datetime | None = None) -> list[TaskPublic]:
@@ -217,6 +260,18 @@ async def _nothing(_uow: UnitOfWork, _app: Any) -> None:
 
 
 @dataclass(frozen=True)
+class MaterialsRule:
+    """How a service's form meets its catalogue item's materials: the item's code, what the form implies
+    (``FormMaterials``: its circumstances and the materials it carries itself), and the documents it names."""
+
+    item: str
+    facts: Callable[[Any], FormMaterials]
+    refs: Callable[[Any], Sequence[MaterialRef]] = lambda form: form.materials
+    # Which of the flow's applications are of this item (a flow may also carry other kinds, e.g. changes).
+    applies: Callable[[Any], bool] = lambda app: True
+
+
+@dataclass(frozen=True)
 class ApplicationFlow(Generic[App]):
     """The life of one service's applications, declared once.
 
@@ -239,6 +294,8 @@ class ApplicationFlow(Generic[App]):
     # A column naming another party who may read the application and finds it among their own (e.g. the
     # buyer of a property transfer, who confirms what the seller filed).
     co_party: str | None = None
+    # The catalogue item whose materials the form must meet (None: the service checks none yet).
+    materials: MaterialsRule | None = None
 
     # --- reading -----------------------------------------------------------------------------------------
 
@@ -280,9 +337,10 @@ class ApplicationFlow(Generic[App]):
         emit_application_event(uow, self.service, app, tasks)
 
     async def submit(self, uow: UnitOfWork, app: App, *, district_code: str, request_now: bool = True,
-                     now: datetime | None = None) -> list[DepartmentTask]:
+                     now: datetime | None = None, deferred: Sequence[PendingMaterial] = ()) -> list[DepartmentTask]:
         """Store a new application: its number, its row, one task per step of its plan, the announcement of
-        its first state, and (unless it first waits, e.g. for a public notice) the first requests."""
+        its first state, the deadline of the materials it was accepted without (``deferred``, from
+        ``check_materials``), and (unless it first waits, e.g. for a public notice) the first requests."""
         now = now or app.created_at
         app.number = await next_application_number(uow.session, self.number_prefix, district_code, now.date())
         app.form_version = self.shape.version
@@ -291,9 +349,134 @@ class ApplicationFlow(Generic[App]):
         tasks = new_tasks(plan, application_id=app.id, application_number=app.number, service=self.service)
         uow.session.add_all(tasks)
         self.emit(uow, app, tasks)
+        if deferred:
+            self._defer(uow, app, deferred, now)
         if request_now:
-            request_ready(uow, plan, tasks, self.details(app, tasks), now=now, deadline=app.due_at)
+            request_ready(uow, plan, tasks, await self.task_details(uow.session, app, tasks, now=now), now=now,
+                          deadline=app.due_at)
         return tasks
+
+    # --- materials (申请材料, 容缺受理) -----------------------------------------------------------------------
+
+    def check_materials(self, form: Any, found: Mapping[str, MaterialInfo | None], *,
+                        now: datetime | None = None) -> list[PendingMaterial]:
+        """The form's materials against the catalogue in force today: ``Invalid`` naming every problem (a key
+        material missing, a document not the applicant's or in a format the material does not take); else the
+        deferrable materials it is accepted without (容缺受理)."""
+        if self.materials is None:
+            return []
+        rule = self.materials
+        problems, deferred = check_materials(catalogue.default_catalogue(), rule.item, local_today(now),
+                                             rule.refs(form), found, rule.facts(form))
+        if problems:
+            raise Invalid(problems)
+        return deferred
+
+    def _defer(self, uow: UnitOfWork, app: App, deferred: Sequence[PendingMaterial], now: datetime) -> None:
+        assert self.materials is not None
+        days = catalogue.default_catalogue().deferral_working_days(self.materials.item, local_today(now))
+        # The catalogue refuses an entry with deferrable materials and no deferral period.
+        assert days is not None
+        deadline = add_working_days(now, days).at
+        pending = [p.model_dump() for p in deferred]
+        timers.schedule(uow.session, DEFERRAL_TIMER, app.id, deadline, {"pending": pending})
+        self._announce_gap(uow, app, "deferred", pending, deadline)
+
+    def _announce_gap(self, uow: UnitOfWork, app: App, event: str, pending: list[dict[str, Any]],
+                      deadline: datetime | None, supplied: str | None = None) -> None:
+        data = MaterialsGap(application_id=app.id, number=app.number, service=self.service, applicant=app.applicant,
+                            pending=pending, deadline=deadline, supplied=supplied)
+        uow.emit(service_subject(self.service, "materials", event),
+                 make_event(f"{self.service}.materials.{event}", data, source_service=self.service, subject=app.id))
+
+    async def task_details(self, session: AsyncSession, app: App, tasks: Sequence[DepartmentTask], *,
+                           now: datetime | None = None) -> TaskDetails:
+        """What each department is sent: the service's own details, and for a flow with materials the signed
+        links to the application's documents (valid for that department only) and what is still pending."""
+        own = self.details(app, tasks)
+        if self.materials is None or not self.materials.applies(app):
+            return own
+        refs = list(self.materials.refs(self.form(app)))
+        deferral = await deferral_of(session, app.id)
+        pending = [p.model_dump() for p in pending_materials(deferral)]
+        deadline = deferral.due_at.isoformat() if deferral is not None and pending else None
+        at = now or utcnow()
+
+        def details(task: DepartmentTask) -> dict[str, Any]:
+            sent = dict(own(task))
+            sent["materials"] = [{"code": r.code, "id": r.id, "link": material_link(r.id, task.department, now=at)}
+                                 for r in refs]
+            if pending:
+                sent["pending_materials"] = pending
+                sent["materials_deadline"] = deadline
+            return sent
+
+        return details
+
+    async def lapse_deferral(self, uow: UnitOfWork, timer: Timer) -> None:
+        """The deadline of deferred materials passed (the timer fired): an application still waiting for some
+        is returned to its applicant (补正), the missing ones named; until they come its departments' answers
+        are recorded but it goes no further (``advance``)."""
+        app = await self.lock(uow, timer.target_id)
+        pending = pending_materials(timer)
+        if app is None or app.status in self.final_statuses or not pending:
+            return
+        tasks = await load_tasks(uow.session, app.id)
+        overdue = [f"{p.name_zh}（容缺材料逾期未补齐 / {p.name_en}, deferred material overdue）" for p in pending]
+        app.missing = [*[m for m in app.missing if m not in overdue], *overdue]
+        app.updated_at = utcnow()
+        self._announce_gap(uow, app, "lapsed", [p.model_dump() for p in pending], timer.due_at)
+        if app.status != ApplicationStatus.returned:
+            app.status = ApplicationStatus.returned
+            self.emit(uow, app, tasks)
+
+    async def supply_material(self, uow: UnitOfWork, application_id: str, principal: Principal, ref: MaterialRef,
+                              info: MaterialInfo | None) -> App:
+        """A deferred material comes (``info``: what the materials service says of the document, None when it is
+        not the applicant's): it joins the form and leaves the pending list; the last one closes the gap (its
+        timer cancelled) and resumes an application the deadline had returned."""
+        found = await self.readable(uow.session, application_id, principal)
+        require_write(principal, found.applicant, found.submitted_by)
+        app = await self.lock(uow, found.id)
+        assert app is not None
+        if app.status in self.final_statuses:
+            raise Conflict("application_final", f"the application is {app.status}", title="Application closed",
+                           status_now=app.status)
+        deferral = await deferral_of(uow.session, app.id)
+        pending = pending_materials(deferral)
+        material = next((p for p in pending if p.code == ref.code), None)
+        checks = Checks()
+        if deferral is None or material is None or self.materials is None:
+            checks.add(["code"], "material_not_pending", material=ref.code)
+            raise Invalid(checks.problems)
+        entry = catalogue.default_catalogue().entry(self.materials.item, local_today(app.created_at))
+        problem = document_problem(catalogue.default_catalogue(), entry.material(ref.code), info, ref.id)
+        if problem is not None:
+            code, params = problem
+            checks.add(["id"], code, **params)
+            raise Invalid(checks.problems)
+        now = utcnow()
+        # New objects, not edits in place: the JSON columns are saved when they are assigned.
+        app.form = {**app.form, "materials": [*app.form.get("materials", []), ref.model_dump()]}
+        left = [p.model_dump() for p in pending if p.code != ref.code]
+        deferral.payload = {**deferral.payload, "pending": left}
+        app.updated_at = now
+        self._announce_gap(uow, app, "supplied", left, deferral.due_at, supplied=ref.code)
+        if not left:
+            await timers.cancel(uow.session, app.id, DEFERRAL_TIMER, now=now)
+            tasks = await load_tasks(uow.session, app.id)
+            app.missing = [m for m in app.missing if "容缺材料逾期未补齐" not in m]
+            if app.status == ApplicationStatus.returned and not any(t.status == "returned" for t in tasks):
+                app.status = ApplicationStatus.in_progress
+                self.emit(uow, app, tasks)
+                await self.advance(uow, app, tasks)
+        return app
+
+    def held_for_materials(self, app: App, tasks: Sequence[DepartmentTask]) -> bool:
+        """Whether the application waits for deferred materials past their deadline (returned with no department
+        asking for anything): answers are recorded, nothing further is asked or completed."""
+        return (self.materials is not None and self.materials.applies(app) and app.status == ApplicationStatus.returned
+                and progress_of(tasks) not in (Progress.returned, Progress.rejected))
 
     async def open_supplement(self, uow: UnitOfWork, application_id: str, principal: Principal,
                               changes: Mapping[str, Any]) -> tuple[App, FormModel]:
@@ -317,7 +500,8 @@ class ApplicationFlow(Generic[App]):
         app.updated_at = now
         app.due_at = add_working_days(now, self.plan(app).working_days).at
         self.emit(uow, app, tasks)
-        request_ready(uow, plan, tasks, self.details(app, tasks), now=now, deadline=app.due_at)
+        request_ready(uow, plan, tasks, await self.task_details(uow.session, app, tasks, now=now), now=now,
+                      deadline=app.due_at)
         return tasks
 
     def supplemented_form(self, app: App, changes: Mapping[str, Any]) -> FormModel:
@@ -346,7 +530,7 @@ class ApplicationFlow(Generic[App]):
         app.missing = []
         app.updated_at = utcnow()
         tasks = await load_tasks(uow.session, app.id)
-        reopen_returned(uow, tasks, self.details(app, tasks))
+        reopen_returned(uow, tasks, await self.task_details(uow.session, app, tasks))
         self.emit(uow, app, tasks)
         return tasks
 
@@ -368,6 +552,8 @@ class ApplicationFlow(Generic[App]):
         """
         now = utcnow()
         app.updated_at = now
+        if self.held_for_materials(app, tasks):
+            return
         progress = progress_of(tasks)
         if progress == Progress.rejected:
             app.status = ApplicationStatus.rejected
@@ -388,4 +574,5 @@ class ApplicationFlow(Generic[App]):
             plan = stored_plan(tasks)
             # What each department is sent is worked out (the stored form read again) only when one is asked.
             if ready_steps(plan, statuses_of(tasks)):
-                request_ready(uow, plan, tasks, self.details(app, tasks), now=now, deadline=app.due_at)
+                request_ready(uow, plan, tasks, await self.task_details(uow.session, app, tasks, now=now), now=now,
+                              deadline=app.due_at)

@@ -161,6 +161,20 @@ class ApplicationEvent(EventData):
     departments: list[Department] = Field(default_factory=list)
 
 
+class MaterialsGap(EventData):
+    """An application's deferred materials (容缺受理): ``<service>.materials.<deferred|supplied|lapsed>``. It was
+    accepted without them (deferred), one came (supplied; ``pending`` is what is left), or the deadline passed
+    with some still missing (lapsed: the application is returned to its applicant)."""
+
+    application_id: str
+    number: str
+    service: str
+    applicant: str
+    pending: list[dict[str, Any]] = Field(default_factory=list, description="{code, name_zh, name_en, formats}")
+    deadline: datetime | None = None
+    supplied: str | None = Field(default=None, description="the material code that came (supplied)")
+
+
 class EnterpriseRegistered(EventData):
     """``registration.enterprise.registered``: everything later services need to know of a new enterprise."""
 
@@ -360,6 +374,11 @@ EVENT_CATALOGUE: dict[str, tuple[type[EventData], str]] = {
         ApplicationEvent,
         "An application was submitted, returned, resumed, rejected or completed.",
     ),
+    "{service}.materials.deferred": (
+        MaterialsGap, "An application was accepted without some non-key materials (容缺受理), due by a deadline."),
+    "{service}.materials.supplied": (MaterialsGap, "A deferred material came; the rest still pending are listed."),
+    "{service}.materials.lapsed": (
+        MaterialsGap, "A deferred material's deadline passed: the application is returned to its applicant."),
     "registration.enterprise.registered": (EnterpriseRegistered, "A new enterprise holds a licence."),
     "registration.enterprise.changed": (
         EnterpriseChanged,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import registry
-from shared.applications import ApplicationFlow, ApplicationPublic
+from shared.applications import DEFERRAL_TIMER, ApplicationFlow, ApplicationPublic
 from shared.auth import CurrentPrincipal
 from shared.backoffice import department_router, task_answers_consumer
 from shared.bus import ConsumerSpec
@@ -18,6 +18,7 @@ from shared.escalations import escalation_router
 from shared.pagination import Page, Paging
 from shared.service import Runtime, ServiceRuntime, Sweep, create_service_app
 from shared.tasks import overdue_sweep
+from shared.timers import timer_sweep
 
 P = TypeVar("P", bound=ApplicationPublic)
 # What a supplement (补正, ``PATCH`` of an application) may answer besides 200.
@@ -38,12 +39,16 @@ def application_service(
 ) -> FastAPI:
     """The FastAPI app of the service that owns ``flow``: its own routes, consumers and sweeps, plus what
     every application service has (department queue and decisions, answers over NATS, overdue tasks, and the
-    办不成事 escalations with the supervisors' queue)."""
+    办不成事 escalations with the supervisors' queue, and the deadline of deferred materials when its flow checks
+    materials)."""
+    common = [overdue_sweep(flow.service)]
+    if flow.materials is not None:
+        common.append(timer_sweep({DEFERRAL_TIMER: flow.lapse_deferral}))
     return create_service_app(
         title=registry.service(flow.service).title,
         routers=[*routers, department_router(flow.service, flow.apply_decision), escalation_router(flow)],
         consumers=lambda runtime: [task_answers_consumer(runtime, flow.apply_decision), *consumers(runtime)],
-        sweeps=[overdue_sweep(flow.service), *sweeps],
+        sweeps=[*common, *sweeps],
         on_start=on_start,
     )
 

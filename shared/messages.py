@@ -242,6 +242,56 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "an extension is filed in the {days} days before the end, from {first} to {last}",
     ),
     "not_later": ("延期后的结束日期应晚于现结束日期", "the new end date must be after {end}"),
+    # 申请材料 and 容缺受理 (the catalogue decides what is needed)
+    "material_missing": (
+        "缺少关键材料：{name_zh}（关键材料不予容缺）",
+        "the key material {name_en} ({material}) is missing; a key material cannot come later",
+    ),
+    "material_not_asked": (
+        "本事项不需要材料“{material}”",
+        "{item} asks for no material {material!r} in these circumstances",
+    ),
+    "material_carried_by_form": (
+        "{name_zh}已通过在线表单提交，无需上传",
+        "{name_en} ({material}) is carried by the online form itself; nothing is uploaded for it",
+    ),
+    "material_unknown": (
+        "未找到您上传的材料{id}",
+        "no material {id} uploaded by the applicant",
+    ),
+    "material_format": (
+        "{name_zh}应为以下格式之一：{formats_zh}",
+        "{name_en} ({material}) must be one of {formats_en}; the upload is {media_type}",
+    ),
+    "material_twice": ("材料“{material}”重复提交", "the material {material!r} is given twice"),
+    "material_not_pending": (
+        "材料“{material}”不在待补齐的容缺材料中",
+        "{material!r} is not among the materials this application still waits for",
+    ),
+    # Uploads
+    "upload_empty": ("上传的文件为空", "the uploaded file is empty"),
+    "upload_executable": (
+        "上传的文件是可执行程序，不是申请材料",
+        "the upload is an executable program, whatever its name says; send a PDF, OFD, JPEG or PNG document",
+    ),
+    "upload_unsupported": (
+        "只接受PDF、OFD、JPG、PNG格式的材料（按文件内容识别）",
+        "only PDF, OFD, JPEG and PNG documents are taken, recognised by their content",
+    ),
+    "extra_forbidden_part": ("不允许的字段“{name}”", "no part {name!r} is taken: send 'file' and, optionally, 'kind'"),
+    "upload_one_file": ("每次只能上传一个文件", "one file per upload"),
+    "material_kind_invalid": (
+        "材料类型应为办事指南中的材料代码",
+        "kind must be a material code of the service catalogue (e.g. seal_specimen); got {kind!r}",
+    ),
+    "upload_too_large": ("上传的文件不能超过{max}字节", "a document may have at most {max} bytes"),
+    "upload_file_missing": ("请上传文件（字段file）", "send the document in the multipart field 'file'"),
+    "upload_too_many_pages": ("文件页数不能超过{max}页", "a document may have at most {max} pages; it has more"),
+    "upload_too_many_pixels": (
+        "图片像素不能超过{max}（{width}×{height}）",
+        "an image may have at most {max} pixels; it is {width}×{height}",
+    ),
+    "upload_unreadable": ("文件内容无法识别：{why_zh}", "the document cannot be read: {why_en}"),
 }
 
 # Pydantic's error types (a request that does not even fit its schema), in the applicant's language.

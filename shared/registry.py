@@ -43,6 +43,9 @@ class ServiceSpec:
     has_database: bool = True
     # Whether department tasks are answered here (the gateway gathers queues and decisions from these).
     has_departments: bool = True
+    # Paths (exact) whose POST carries an upload: its body may reach ``max_upload_bytes`` and is streamed
+    # through the gateway and the service instead of being held whole.
+    upload_paths: tuple[str, ...] = ()
 
     @property
     def app_path(self) -> str:
@@ -87,6 +90,12 @@ _BUILTIN: tuple[ServiceSpec, ...] = (
         anonymous_prefixes=("/api/v1/property-certificates/",),
         application_paths=("/api/v1/transfers", "/api/v1/mortgages"),
         final_statuses=COMMON_FINAL_STATUSES | {"cancelled"},
+    ),
+    ServiceSpec(
+        name="materials", port=8005, title="Materials service (申请材料)",
+        public_prefixes=("/api/v1/materials",),
+        has_departments=False,
+        upload_paths=("/api/v1/materials",),
     ),
 )
 # Services declared by extra modules, by the module that declared them: only the modules named in the
@@ -172,6 +181,11 @@ def owner_of(path: str) -> ServiceSpec | None:
 def is_anonymous(path: str) -> bool:
     """Whether a public path may be called without a token."""
     return any(path.startswith(p) for s in services().values() for p in s.anonymous_prefixes)
+
+
+def upload_paths() -> frozenset[str]:
+    """Every path whose POST carries an upload (streamed, bounded by ``max_upload_bytes``)."""
+    return frozenset(p for s in services().values() for p in s.upload_paths)
 
 
 def serve_command(name: str) -> str:

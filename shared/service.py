@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel
 from sqlmodel import col
 
-from shared import tracing
+from shared import registry, tracing
 from shared.auth import AdminPrincipal, TokenVerifier
 from shared.bus import Bus, ConsumerSpec
 from shared.db import create_engine, create_sessionmaker, ping
@@ -142,7 +142,8 @@ def create_service_app(
     app = FastAPI(title=title, lifespan=lifespan, docs_url="/docs", telemetry=FASTAPI_TELEMETRY)
     # The gateway's limit again: a service called directly refuses what the gateway would (inside the
     # request-context middleware added by install_common, so a 413 carries its request id).
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       uploads=registry.upload_paths(), max_upload_bytes=settings.max_upload_bytes)
     install_common(app)
     install_problem_openapi(app, settings)
 
@@ -220,7 +221,6 @@ def run_service(service: str) -> None:
 
     os.environ.setdefault("ONESTOP_SERVICE", service)
     settings = get_settings()
-    from shared import registry
 
     app_path = "services.gateway.app:app" if service == registry.GATEWAY else registry.service(service).app_path
     workers, clamped = settings.serving_workers()

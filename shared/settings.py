@@ -16,6 +16,8 @@ DEV_JWT_SECRET = "onestop-dev-secret-not-for-production-use-0123456789"
 # Secrets that are published (in this repository, in examples) and so sign nothing outside dev.
 KNOWN_SECRETS = frozenset({DEV_JWT_SECRET, "change-me", "changeme", "secret", "password", "onestop"})
 MIN_SECRET_LENGTH = 32
+# Signs the links to applicants' materials that a service puts in a department's task (shared.materials).
+DEV_MATERIAL_LINK_SECRET = "onestop-dev-material-links-not-for-production-0123456789"
 # Our own nats-server; 4222 is left to whatever else runs on the machine.
 DEFAULT_NATS_PORT = 14222
 
@@ -69,6 +71,9 @@ class Settings(BaseSettings):
     rate_limit_writes_per_minute: int = 1200
     rate_limit_reads_per_minute: int = 12000
     max_body_bytes: int = 1024 * 1024
+    # An uploaded material (申请材料) may be larger than any other body: only the routes the registry names as
+    # uploads (``ServiceSpec.upload_paths``) take up to this, streamed, never held in memory whole.
+    max_upload_bytes: int = 20 * 1024 * 1024
     # The proxies in front of the gateway whose X-Forwarded-For it believes: a comma list of addresses or
     # networks (e.g. "10.0.0.0/8,127.0.0.1"). Empty (the default): nobody's, and the peer address is the client.
     trusted_proxies: str = ""
@@ -99,7 +104,7 @@ class Settings(BaseSettings):
     escalation_working_days: int = Field(default=3, ge=1, le=60)
 
     # The service catalogue (办事指南) the services read their materials and time limits from; None means the
-    # file shipped in shared/data.
+    # file shipped in shared/data. Another file changes what is asked for without a code change.
     catalogue_path: Path | None = None
 
     # Periods in calendar days (parameters of the deregistration procedures); 0 means no wait.
@@ -115,6 +120,26 @@ class Settings(BaseSettings):
     # How long one day of a suspension (歇业备案) lasts for its automatic end, in seconds. A suspension ends
     # when its end date is over (local midnight); a test environment shortens the days to see that happen.
     suspension_day_seconds: float = 86400
+
+    # Materials (申请材料): where the documents are kept ("local": a directory; "s3": an S3-compatible store
+    # such as MinIO), the bounds of what is accepted, and the secret and lifetime of the links departments
+    # follow to read an application's materials.
+    materials_store: Literal["local", "s3"] = "local"
+    materials_dir: Path | None = None  # local store; None: <data_dir>/materials
+    s3_endpoint: str = "http://127.0.0.1:9000"
+    s3_bucket: str = "onestop-materials"
+    s3_region: str = "us-east-1"
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    material_max_pages: int = 500
+    material_max_pixels: int = 100_000_000
+    material_link_secret: str = DEV_MATERIAL_LINK_SECRET
+    material_link_days: int = 90
+
+    @property
+    def materials_path(self) -> Path:
+        """The directory of the local material store."""
+        return self.materials_dir or self.data_dir / "materials"
 
     @property
     def listen_port(self) -> int:
@@ -156,6 +181,11 @@ class Settings(BaseSettings):
                 reasons.append("ONESTOP_JWT_SECRET is a published default: set a secret of your own (or a JWKS URL)")
             elif len(self.jwt_secret) < MIN_SECRET_LENGTH:
                 reasons.append(f"ONESTOP_JWT_SECRET has fewer than {MIN_SECRET_LENGTH} characters")
+        if self.material_link_secret in KNOWN_SECRETS | {DEV_MATERIAL_LINK_SECRET}:
+            reasons.append("ONESTOP_MATERIAL_LINK_SECRET is a published default: anyone could sign a department's "
+                           "link to an applicant's documents")
+        elif len(self.material_link_secret) < MIN_SECRET_LENGTH:
+            reasons.append(f"ONESTOP_MATERIAL_LINK_SECRET has fewer than {MIN_SECRET_LENGTH} characters")
         if self.env == "prod" and self.nats_credentials_dir is None:
             reasons.append("ONESTOP_NATS_CREDENTIALS_DIR is not set: no process connects to the bus anonymously")
         return reasons

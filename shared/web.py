@@ -9,7 +9,7 @@ import http
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 import fastapi.routing
@@ -21,7 +21,7 @@ from fastapi.telemetry import TelemetryConfig
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared import tracing
+from shared import registry, tracing
 from shared.auth import current_principal, require_admin, require_supervisor
 from shared.departments import Department
 from shared.idempotency import KEY_HEADER
@@ -42,6 +42,8 @@ ROUTE_LABEL = "route_label"
 # forwarded request by its template; FastAPI's would add a second SERVER span per request and its spans
 # for dependencies and endpoints between the gateway's span and the service's.
 FASTAPI_TELEMETRY: TelemetryConfig = {"tracing": False, "operation_spans": False, "metrics": False, "logs": False}
+# What an upload's multipart framing (boundaries, part headers, a few small fields) may add to the file.
+UPLOAD_OVERHEAD_BYTES = 64 * 1024
 
 
 class RequestContextMiddleware:
@@ -113,23 +115,32 @@ class BodyLimitMiddleware:
     """Refuses a body over ``max_bytes`` with 413: at once by its Content-Length, or while reading a chunked
     body, which it holds (at most ``max_bytes``) and then hands on to the app unchanged.
 
+    A POST to one of ``uploads`` (the registry's upload paths) may carry up to ``max_upload_bytes`` plus its
+    multipart framing; it is not held but passed on as it arrives, counted, and a body that turns out larger
+    than declared or allowed raises a 413 ``Problem`` in whoever reads it (the route, or the gateway's forward).
+
     The gateway and every service (``shared.service.create_service_app``) install it with the same
     ``ONESTOP_MAX_BODY_BYTES``, inside the request-context middleware so a 413 carries its request id."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, *, uploads: Collection[str] = (),
+                 max_upload_bytes: int = 0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.uploads = frozenset(uploads)
+        self.max_upload_bytes = max_upload_bytes
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, *, read: int, more: bool) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, *, read: int, more: bool,
+                      limit: int | None = None) -> None:
+        limit = limit or self.max_bytes
         # Most clients only read an answer once they have sent their body: read on (and drop) up to a
         # bound so they see the 413, and beyond it just answer and close.
-        while more and read <= DRAIN_FACTOR * self.max_bytes:
+        while more and read <= DRAIN_FACTOR * limit:
             message = await receive()
             if message["type"] != "http.request":
                 return
             read += len(message.get("body", b""))
             more = message.get("more_body", False)
-        problem = body_too_large(self.max_bytes)
+        problem = body_too_large(limit)
         response = JSONResponse(problem.body(scope.get("path")), status_code=413, media_type=PROBLEM_JSON,
                                 headers={"connection": "close"})
         await response(scope, receive, send)
@@ -140,6 +151,9 @@ class BodyLimitMiddleware:
             return
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
+        if scope["method"] == "POST" and scope["path"] in self.uploads:
+            await self._stream(scope, receive, send, declared)
+            return
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._refuse(scope, receive, send, read=0,
                                more=declared.isdigit() and int(declared) <= DRAIN_FACTOR * self.max_bytes)
@@ -166,6 +180,25 @@ class BodyLimitMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def _stream(self, scope: Scope, receive: Receive, send: Send, declared: bytes | None) -> None:
+        limit = self.max_upload_bytes + UPLOAD_OVERHEAD_BYTES
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await self._refuse(scope, receive, send, read=0, limit=self.max_upload_bytes,
+                               more=declared.isdigit() and int(declared) <= DRAIN_FACTOR * limit)
+            return
+        read = 0
+
+        async def counted() -> Message:
+            nonlocal read
+            message = await receive()
+            if message["type"] == "http.request":
+                read += len(message.get("body", b""))
+                if read > limit:
+                    raise body_too_large(self.max_upload_bytes)
+            return message
+
+        await self.app(scope, counted, send)
 
 
 class Readiness(BaseModel):
@@ -383,7 +416,8 @@ def route_problems(route: Any, operation: dict[str, Any], settings: Settings) ->
         if token:
             add(403, "the caller's role does not create this (e.g. officers and administrators do not submit)")
     if "requestBody" in operation:
-        add(413, f"the body is over {settings.max_body_bytes} bytes")
+        limit = settings.max_upload_bytes if route.path_format in registry.upload_paths() else settings.max_body_bytes
+        add(413, f"the body is over {limit} bytes")
     if parameters or "requestBody" in operation or "422" in operation.get("responses", {}):
         add(422, "invalid parameters or body: every problem is listed in `errors`")
     return reasons

@@ -3,3 +3,4 @@ CREATE DATABASE registration;
 CREATE DATABASE deregistration;
 CREATE DATABASE utilities;
 CREATE DATABASE realestate;
+CREATE DATABASE materials;

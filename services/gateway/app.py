@@ -22,7 +22,7 @@ from shared.idempotency import RETENTION
 from shared.logs import configure_logging
 from shared.natsauth import GATEWAY_IDENTITY
 from shared.problems import Problem, problem_response
-from shared.registry import is_anonymous, owner_of
+from shared.registry import is_anonymous, owner_of, upload_paths
 from shared.settings import get_settings
 from shared.web import (
     FASTAPI_TELEMETRY,
@@ -59,7 +59,8 @@ first answer; after that the same key counts as new.
 reads a minute by default (`ONESTOP_RATE_LIMIT_WRITES_PER_MINUTE`, `ONESTOP_RATE_LIMIT_READS_PER_MINUTE`),
 then 429 with `Retry-After`; the client address is the peer's unless the peer is a trusted proxy
 (`ONESTOP_TRUSTED_PROXIES`, none by default), whose `X-Forwarded-For` then names it. Bodies over
-{settings.max_body_bytes} bytes are 413, at the gateway and at every service. A path with a dot segment, an
+{settings.max_body_bytes} bytes are 413, at the gateway and at every service (an upload of a material:
+{settings.max_upload_bytes} bytes, streamed). A path with a dot segment, an
 encoded slash or backslash or an empty segment is 400, and so is a request with two `Authorization` headers.
 A service slower than
 {settings.upstream_timeout_seconds:g} s answers 504, one that is down 503 with `Retry-After`; the others keep
@@ -96,7 +97,8 @@ app = FastAPI(title="Jiangmen one-stop service API (一网通办)", lifespan=lif
               description=DESCRIPTION, dependencies=[Depends(enforce_rate_limit)], telemetry=FASTAPI_TELEMETRY)
 # Inside the request-context middleware (added by install_common, the outermost), so a 400 or 413 is logged
 # with its request id; the guard before the body limit, so a malformed path is refused before its body is read.
-app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, uploads=upload_paths(),
+                   max_upload_bytes=settings.max_upload_bytes)
 app.add_middleware(RequestGuardMiddleware, trusted_proxies=settings.trusted_proxies)
 # The public edge: a trace starts here, whatever traceparent a client sends.
 install_common(app, continue_traces=False)
@@ -157,6 +159,10 @@ async def route_to_service(path: str, request: Request) -> Response:
             request.state.principal = await app.state.verifier.verify(bearer_token(request))
         except Problem as problem:
             return problem_response(problem, request)
+    if request.method == "POST" and request.url.path in upload_paths():
+        # An upload is passed on as it arrives (the body-limit middleware counts it), never held whole here.
+        return await forward(request, app.state.client, settings.service_url(owner.name), owner.name,
+                             request.stream())
     # The body-limit middleware has already read (and bounded) the body.
     return await forward(request, app.state.client, settings.service_url(owner.name), owner.name,
                          await request.body())

@@ -96,7 +96,9 @@ def declare_gateway_problems(document: dict[str, Any], forwarded: set[str], sett
             reasons[503] = ["the service that owns the path does not answer"]
             reasons[504] = [f"the service that owns the path did not answer in {settings.upstream_timeout_seconds:g} s"]
             if "requestBody" in operation:
-                reasons[413] = [f"the body is over {settings.max_body_bytes} bytes"]
+                upload = path in registry.upload_paths()
+                reasons[413] = [f"the body is over {settings.max_upload_bytes if upload else settings.max_body_bytes}"
+                                " bytes"]
         declare_problems(operation, reasons)
     add_problem_components(document)
 

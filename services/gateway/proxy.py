@@ -5,6 +5,7 @@ hang."""
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 import httpx
@@ -71,7 +72,7 @@ def timed_out(service: str) -> Problem:
 
 async def call(client: httpx.AsyncClient, base_url: str, service: str, method: str, path: str, *,
                headers: dict[str, str], params: list[tuple[str, str]] | None = None,
-               content: bytes | None = None) -> httpx.Response:
+               content: bytes | AsyncIterator[bytes] | None = None) -> httpx.Response:
     """One request to a service; Problem 503/504 when it is down or slow."""
     headers = {**headers, REQUEST_ID_HEADER: current_request_id() or ""}
     if tracing.enabled():
@@ -88,12 +89,15 @@ async def call(client: httpx.AsyncClient, base_url: str, service: str, method: s
         raise unavailable(service) from exc
 
 
-async def forward(request: Request, client: httpx.AsyncClient, base_url: str, service: str, body: bytes) -> Response:
-    """Forward the request as is and return the service's answer as is (less hop-by-hop headers)."""
+async def forward(request: Request, client: httpx.AsyncClient, base_url: str, service: str,
+                  body: bytes | AsyncIterator[bytes]) -> Response:
+    """Forward the request as is and return the service's answer as is (less hop-by-hop headers). A body
+    given as a stream (an upload) is sent as it arrives; one the body limit stops midway is answered 413."""
     try:
         upstream = await call(client, base_url, service, request.method, upstream_path(request),
                               headers=upstream_headers(request),
-                              params=list(request.query_params.multi_items()), content=body or None)
+                              params=list(request.query_params.multi_items()),
+                              content=body if not isinstance(body, bytes) else body or None)
     except Problem as problem:
         return problem_response(problem, request)
     return Response(upstream.content, status_code=upstream.status_code, headers=forward_headers(upstream.headers))

@@ -20,6 +20,7 @@ from services.registration.schemas import (
 from shared.auth import CurrentPrincipal, submitting_for
 from shared.idempotency import Created, IdempotencyKey, create_once
 from shared.kit import SUPPLEMENT_RESPONSES
+from shared.materials import LOOKUP_RESPONSES, MaterialRef, Materials
 from shared.outbox import UnitOfWork
 from shared.pagination import Page, Paging
 from shared.problems import problem_of
@@ -34,14 +35,20 @@ CHANGE_REFUSALS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/registrations", status_code=202, response_model=RegistrationPublic,
-             responses={409: {"description": "Idempotency-Key in use"}, 422: {"description": "problems"}})
+             responses={409: {"description": "Idempotency-Key in use"},
+                        422: {"description": "problems, every one named: a key material missing among them"},
+                        **LOOKUP_RESPONSES})
 async def submit(form: RegistrationCreate, principal: CurrentPrincipal, runtime: Runtime,
-                 key: IdempotencyKey) -> JSONResponse:
-    """Submit one 企业开办 application; it fans out to every department chosen (202: accepted)."""
+                 key: IdempotencyKey, materials: Materials) -> JSONResponse:
+    """Submit one 企业开办 application; it fans out to every department chosen (202: accepted). The service
+    catalogue decides which materials it needs: a key one missing is 422; with only non-key ones missing it is
+    accepted all the same (容缺受理) and `pending_materials` and `materials_deadline` say what is to come by
+    when."""
     applicant = submitting_for(principal, form.on_behalf_of)
+    found = await materials.look_up([m.id for m in form.materials])
 
     async def create(uow: UnitOfWork) -> Created:
-        app = await commands.submit(uow, form, applicant=applicant, submitted_by=principal.sub)
+        app = await commands.submit(uow, form, applicant=applicant, submitted_by=principal.sub, found=found)
         body = (await views.registration_public(uow.session, app)).model_dump(mode="json")
         return Created(202, body, app.id)
 
@@ -64,6 +71,22 @@ async def get_registration(application_id: str, principal: CurrentPrincipal, run
     async with runtime.maker() as session:
         app = await views.readable(session, application_id, principal, opening=True)
         return await views.registration_public(session, app)
+
+
+@router.post("/registrations/{application_id}/materials", response_model=RegistrationPublic,
+             responses={**SUPPLEMENT_RESPONSES,
+                        409: {"description": "the application is completed or rejected"},
+                        422: {"description": "not a material the application waits for, or a document that is not "
+                                            "the applicant's or not in a format the material takes"},
+                        **LOOKUP_RESPONSES})
+async def supply_material(application_id: str, body: MaterialRef, principal: CurrentPrincipal, uow: Uow,
+                          materials: Materials) -> RegistrationPublic:
+    """Supply a material the opening was accepted without (容缺受理), as an uploaded document. The last one
+    closes the gap; an opening returned because the deadline passed goes on."""
+    found = await materials.look_up([body.id])
+    app = await commands.supply_material(uow, application_id, body, found[body.id], principal)
+    await uow.commit()
+    return await views.registration_public(uow.session, app)
 
 
 @router.patch("/registrations/{application_id}", response_model=RegistrationPublic,

@@ -17,6 +17,7 @@ from services.registration.names import name_key
 from shared.applications import lock_row
 from shared.auth import Principal
 from shared.divisions import resolve_address
+from shared.materials import MaterialInfo, MaterialRef
 from shared.outbox import UnitOfWork
 from shared.records import utcnow
 from shared.refusals import Conflict, Forbidden, Invalid, refuse_if
@@ -43,11 +44,19 @@ async def _reserve(uow: UnitOfWork, name: str, application_id: str, loc: list[st
     await uow.session.flush()
 
 
-async def submit(uow: UnitOfWork, form: RegistrationCreate, *, applicant: str,
-                 submitted_by: str) -> RegistrationApplication:
-    """Accept one 企业开办 application: its name reserved, its tasks created, samr asked."""
-    address = resolved_address(form)
+async def submit(uow: UnitOfWork, form: RegistrationCreate, *, applicant: str, submitted_by: str,
+                 found: Mapping[str, MaterialInfo | None]) -> RegistrationApplication:
+    """Accept one 企业开办 application: its form and its materials checked (the catalogue says which are key and
+    which may come later; ``found`` is what the materials service says of the documents it names), its name
+    reserved, its tasks created, samr asked."""
     now = utcnow()
+    # 一次告知: the form's problems and its materials' problems in one reply.
+    problems = domain.validate(form)
+    try:
+        deferred = FLOW.check_materials(form, found, now=now)
+    except Invalid as invalid:
+        refuse_if([*problems, *invalid.errors])
+    address = resolved_address(form)
     app = RegistrationApplication(
         number="", applicant=applicant, submitted_by=submitted_by, status=Status.in_progress, kind=OPENING,
         enterprise_name=form.enterprise.name, district_code=form.enterprise.district_code,
@@ -55,8 +64,15 @@ async def submit(uow: UnitOfWork, form: RegistrationCreate, *, applicant: str,
         due_at=add_working_days(now, domain.WHOLE_TIME_LIMIT_WORKING_DAYS).at, created_at=now, updated_at=now,
     )
     await _reserve(uow, form.enterprise.name, app.id, ["enterprise", "name"])
-    await FLOW.submit(uow, app, district_code=form.enterprise.district_code, now=now)
+    await FLOW.submit(uow, app, district_code=form.enterprise.district_code, now=now, deferred=deferred)
     return app
+
+
+async def supply_material(uow: UnitOfWork, application_id: str, ref: MaterialRef, info: MaterialInfo | None,
+                          principal: Principal) -> RegistrationApplication:
+    """A material the opening was accepted without (容缺受理) comes; the last one resumes it if it was returned."""
+    await views.readable(uow.session, application_id, principal, opening=True)
+    return await FLOW.supply_material(uow, application_id, principal, ref, info)
 
 
 async def supplement(uow: UnitOfWork, application_id: str, changes: Mapping[str, Any],

@@ -35,6 +35,7 @@ from shared.identifiers import (
     normalise_uscc,
     uscc_lookalike_fix,
 )
+from shared.materials import FormMaterials
 from shared.refusals import FieldProblem, Invalid
 from shared.validation import Checks, Loc, has_refused_characters
 from shared.workdays import local_today
@@ -544,6 +545,48 @@ def _check_package(checks: Checks, form: RegistrationCreate) -> None:
                 _check_person(checks, person, [field], mobile_required=True)
     if pkg.bank_name is not None:
         checks.text(pkg.bank_name, ["package", "bank_name"], what=("开户银行", "the bank name"), max_length=100)
+
+
+# The catalogue item of an opening (办事指南), whose materials the form must meet.
+OPENING_ITEM = "enterprise_opening"
+# Materials the one form carries itself (在线填报 / 线上实名认证), when the catalogue lets the online form stand
+# for them: the form is the application; companies and cooperatives adopt the standard articles and partners
+# the standard agreement generated from it; officers, beneficial owners, the address declaration, the real
+# names for tax and the bank appointment are fields of it; people are identified by real-name authentication.
+# The seal design and the neighbours' consent are documents the form does not hold: they are uploaded.
+FORM_CARRIES = frozenset({
+    "application_form", "articles_of_association", "partnership_agreement", "identity_proofs",
+    "officers_appointment", "beneficial_owner_information", "address_declaration", "tax_real_name_information",
+    "bank_appointment",
+})
+OVERSEAS_DOCUMENTS = frozenset({"hk_macao_permit", "taiwan_permit", "passport"})
+COMPANIES = frozenset({"limited_company", "joint_stock_company"})
+
+
+def opening_materials(form: RegistrationCreate) -> FormMaterials:
+    """What an opening's form implies for the catalogue: its circumstances (a company, a seal chosen…), the
+    materials it carries itself, and the electronic certificates the system holds for it (an enterprise
+    investor's licence, 一证通办)."""
+    ent, pkg = form.enterprise, form.package
+    facts = {
+        "company": ent.entity_type in COMPANIES,
+        "partnership": ent.entity_type == "partnership",
+        "farmers_cooperative": ent.entity_type == "farmers_cooperative",
+        "enterprise_investor": any(i.uscc for i in form.investors),
+        "overseas_investor": any(i.document_type in OVERSEAS_DOCUMENTS for i in form.investors),
+        "residential_use": ent.address.residential,
+        "tax_chosen": tax_chosen(form),
+        "seal_chosen": pkg.seal,
+        "social_insurance_chosen": pkg.social_insurance,
+        "housing_fund_chosen": pkg.housing_fund,
+        "bank_account_chosen": pkg.bank_account,
+    }
+    carried = set(FORM_CARRIES)
+    if ent.residential_use is not None and ent.residential_use.commitment:
+        carried.add("residential_use_declaration")
+    certificates = {"business_licence"} if facts["enterprise_investor"] else set()
+    return FormMaterials(circumstances=frozenset(c for c, holds in facts.items() if holds),
+                         carried=frozenset(carried), certificates=frozenset(certificates))
 
 
 def plan_for(form: RegistrationCreate) -> Plan:

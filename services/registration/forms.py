@@ -16,6 +16,7 @@ from pydantic import BeforeValidator, Field
 
 from shared.forms import AddressPartsIn, FormModel, FormShape
 from shared.identifiers import normalise_uscc
+from shared.materials import MAX_MATERIALS, MaterialRef
 
 SHORT = 100  # names, codes, numbers
 LONG = 300  # bank names
@@ -131,6 +132,10 @@ class RegistrationCreate(FormModel):
     tax_agent: PersonIn | None = Field(default=None, description="办税人 (the tax step needs one)")
     package: PackageIn = Field(default_factory=PackageIn)
     contact: PersonIn | None = None
+    materials: list[MaterialRef] = Field(
+        default_factory=list, max_length=MAX_MATERIALS,
+        description="uploaded documents (POST /api/v1/materials) by catalogue material code; what the form itself "
+                    "carries is not uploaded (see GET /api/v1/catalogue/enterprise_opening)")
     on_behalf_of: str | None = Field(default=None, max_length=200,
                                      description="a clerk names the applicant they act for")
 
@@ -151,7 +156,7 @@ def _investors_by_document(form: dict[str, Any]) -> dict[str, Any]:
 # Version 1: investors by resident ID only, invoices by quantity only. Version 2 (this shape): investors by
 # document or USCC with contribution form and deadline, officers, beneficial owners, operator, finance officer
 # and tax agent, paid-in capital, partnership form, 数电发票 amount limit. Every field added has a default, so a
-# version-1 form reads as a version-2 one after its investors are upgraded.
+# version-1 form reads as a version-2 one after its investors are upgraded (uploaded materials too: none).
 FORM = FormShape(RegistrationCreate, version=2, upgrades={1: _investors_by_document})
 
 

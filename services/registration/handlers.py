@@ -19,7 +19,7 @@ from services.registration.forms import CHANGE_FORM, FORM, ChangeCreate, Investo
 from services.registration.models import Enterprise, EnterpriseName, Licence, RegistrationApplication
 from services.registration.names import name_key
 from shared import applications
-from shared.applications import ApplicationFlow, TaskDetails
+from shared.applications import ApplicationFlow, MaterialsRule, TaskDetails
 from shared.bus import ConsumerSpec, PoisonMessage
 from shared.departments import Department
 from shared.events import (
@@ -328,6 +328,8 @@ FLOW: ApplicationFlow[RegistrationApplication] = ApplicationFlow(
     on_answer=samr_answered,
     on_rejected=release_name,
     on_completed=complete,
+    materials=MaterialsRule(domain.OPENING_ITEM, facts=lambda form: domain.opening_materials(form),
+                            applies=lambda app: app.kind == OPENING),
 )
 # The same flow as changes and moves are submitted and supplemented through: their own numbers and form.
 CHANGE_FLOW: ApplicationFlow[RegistrationApplication] = dataclasses.replace(

@@ -18,7 +18,7 @@ from services.registration.schemas import (
     LicenceSummary,
     RegistrationPublic,
 )
-from shared.applications import application_fields
+from shared.applications import application_fields, materials_fields
 from shared.auth import Principal
 from shared.escalations import escalations_of
 from shared.money import fen_to_yuan
@@ -35,7 +35,8 @@ async def registration_public(session: AsyncSession, app: RegistrationApplicatio
         enterprise = await session.get(Enterprise, app.uscc)
         licence = (await session.execute(select(Licence).where(Licence.uscc == app.uscc))).scalar_one_or_none()
     return RegistrationPublic(
-        **application_fields(app, tasks), escalations=await escalations_of(session, app.id),
+        **application_fields(app, tasks), **await materials_fields(session, app),
+        escalations=await escalations_of(session, app.id),
         enterprise_name=app.enterprise_name, district_code=app.district_code,
         enterprise=EnterpriseSummary(uscc=enterprise.uscc, name=enterprise.name, status=enterprise.status)
         if enterprise else None,

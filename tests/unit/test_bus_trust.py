@@ -15,24 +15,36 @@ from shared.events import (
 )
 from shared.natsauth import department_identity, service_identity
 from shared.records import utcnow
-from shared.settings import DEV_JWT_SECRET, Settings
+from shared.settings import DEV_JWT_SECRET, DEV_MATERIAL_LINK_SECRET, Settings
+
+# A link secret of our own, so the cases below are about what each names.
+LINKS = "y" * 40
 
 
 @pytest.mark.parametrize("secret", [DEV_JWT_SECRET, "change-me", "short-but-not-known"])
 def test_outside_dev_a_published_or_short_secret_refuses_to_start(secret: str, tmp_path: object) -> None:
-    settings = Settings(env="prod", jwt_secret=secret, nats_credentials_dir=tmp_path)
+    settings = Settings(env="prod", jwt_secret=secret, nats_credentials_dir=tmp_path, material_link_secret=LINKS)
     assert settings.unsafe_reasons()
+    with pytest.raises(SystemExit):
+        settings.refuse_unsafe()
+
+
+@pytest.mark.parametrize("secret", [DEV_MATERIAL_LINK_SECRET, "change-me", "short-but-not-known"])
+def test_outside_dev_a_published_or_short_material_link_secret_refuses_to_start(secret: str, tmp_path: object) -> None:
+    settings = Settings(env="prod", jwt_secret="x" * 40, nats_credentials_dir=tmp_path, material_link_secret=secret)
+    assert [r for r in settings.unsafe_reasons() if r.startswith("ONESTOP_MATERIAL_LINK_SECRET")]
     with pytest.raises(SystemExit):
         settings.refuse_unsafe()
 
 
 def test_outside_dev_the_bus_needs_credentials_and_dev_is_left_alone(tmp_path: object) -> None:
     strong = "x" * 40
-    assert Settings(env="prod", jwt_secret=strong).unsafe_reasons() == [
+    assert Settings(env="prod", jwt_secret=strong, material_link_secret=LINKS).unsafe_reasons() == [
         "ONESTOP_NATS_CREDENTIALS_DIR is not set: no process connects to the bus anonymously"]
-    assert Settings(env="prod", jwt_secret=strong, nats_credentials_dir=tmp_path).unsafe_reasons() == []
-    assert Settings(env="prod", jwks_url="https://idp.example/jwks", nats_credentials_dir=tmp_path
-                    ).unsafe_reasons() == []
+    assert Settings(env="prod", jwt_secret=strong, nats_credentials_dir=tmp_path,
+                    material_link_secret=LINKS).unsafe_reasons() == []
+    assert Settings(env="prod", jwks_url="https://idp.example/jwks", nats_credentials_dir=tmp_path,
+                    material_link_secret=LINKS).unsafe_reasons() == []
     assert Settings(env="dev").unsafe_reasons() == []
 
 

@@ -1,0 +1,3 @@
+from shared.service import run_service
+
+run_service("materials")
