@@ -9,7 +9,7 @@ liquidation group was filed with the application.
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-30
+Create Date: 2026-11-29
 """
 
 import sqlalchemy as sa

@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-30
+Create Date: 2026-11-29
 """
 
 # Released: only frozen helpers (shared.schema_history), so this revision does the same thing forever.
