@@ -43,6 +43,7 @@ def application_service(
         consumers=lambda runtime: [task_answers_consumer(runtime, flow.apply_decision), *consumers(runtime)],
         sweeps=[overdue_sweep(flow.service), *sweeps],
         on_start=on_start,
+        applications=flow.model,
     )
 
 

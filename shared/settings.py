@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     relay_batch_size: int = 200
     relay_idle_seconds: float = 0.5
     sweep_interval_seconds: float = 2.0
+    # /readyz answers 503 when events have waited longer than this to be published while the relay cannot
+    # publish (its last attempt failed, or the bus is away): the process's announcements are stuck.
+    outbox_stall_seconds: float = Field(default=30.0, gt=0)
 
     # Simulated department back offices in the dev stack: "all", "none" or a comma list of department codes,
     # where "<service>.<department>" (e.g. "registration.tax") simulates a department for that service only.
