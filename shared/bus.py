@@ -6,6 +6,7 @@ per message, so the cost of a commit is shared and one bad message does not undo
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -92,6 +93,19 @@ class ConsumerSpec:
     in_unit: UnitHandler | None = None
 
 
+@dataclass(frozen=True)
+class ConsumerState:
+    """A durable consumer as the broker sees it: messages not yet delivered (``pending``), delivered and not
+    yet acknowledged (``ack_pending``), and delivered more than once (``redelivered``)."""
+
+    durable: str
+    stream: str
+    exists: bool
+    pending: int = 0
+    ack_pending: int = 0
+    redelivered: int = 0
+
+
 class Bus:
     """The process's connection to NATS; reconnects forever and recreates what it needs after a restart."""
 
@@ -110,8 +124,10 @@ class Bus:
         self.seed = seed
         # Services keep the streams' configuration; departments and the gateway only read and answer.
         self.manage_streams = manage_streams
-        # Messages dropped because subject, source and data disagreed (a forged or misrouted event).
+        # Messages dropped because subject, source and data disagreed (a forged or misrouted event), in all
+        # and by the consumer that refused them.
         self.refused = 0
+        self.refused_by_consumer: collections.Counter[str] = collections.Counter()
         self.nc: NATS | None = None
         self._js: JetStreamContext | None = None
         self._ready = asyncio.Event()
@@ -316,6 +332,17 @@ class Bus:
 
             await asyncio.gather(*(run_one(m) for m in msgs))
 
+    async def consumer_state(self, spec: ConsumerSpec) -> ConsumerState:
+        """What the broker knows of a durable consumer: whether it exists, and its backlog.
+
+        Raises when the broker does not answer (not connected, timeout)."""
+        try:
+            info = await self.js.consumer_info(spec.stream, spec.durable)
+        except NotFoundError:
+            return ConsumerState(spec.durable, spec.stream, exists=False)
+        return ConsumerState(spec.durable, spec.stream, exists=True, pending=info.num_pending or 0,
+                             ack_pending=info.num_ack_pending or 0, redelivered=info.num_redelivered or 0)
+
     async def _ensure_consumer(self, stream: str, config: ConsumerConfig) -> None:
         try:
             await self.js.consumer_info(stream, config.durable_name or "")
@@ -337,6 +364,7 @@ class Bus:
         problem = provenance_problem(msg.subject, event)
         if problem is not None:
             self.refused += 1
+            self.refused_by_consumer[spec.durable] += 1
             log.error("event refused: subject, source and data disagree",
                       extra={"consumer": spec.durable, "subject": msg.subject, "event_id": event.id,
                              "source": event.source, "problem": problem, "refused_total": self.refused})

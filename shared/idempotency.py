@@ -33,6 +33,8 @@ from shared.records import IdempotencyRecord, utcnow
 
 RETENTION = timedelta(hours=24)
 KEY_HEADER = "Idempotency-Key"
+# On a replayed answer: the client can tell its retry created nothing, and the service counts replays.
+REPLAYED_HEADER = "Idempotent-Replayed"
 
 
 def _key(value: str | None) -> str:
@@ -47,8 +49,9 @@ def _key(value: str | None) -> str:
 
 KEY_DESCRIPTION = (
     "A fresh UUID per submission, required (400 without). The same key with the same body replays the first "
-    "answer and creates nothing; with another body it is 422; while the first request with it is still being "
-    f"processed it is 409 (retry shortly). Kept per caller for {int(RETENTION.total_seconds() // 3600)} hours."
+    f"answer (marked `{REPLAYED_HEADER}: true`) and creates nothing; with another body it is 422; while the "
+    "first request with it is still being processed it is 409 (retry shortly). Kept per caller for "
+    f"{int(RETENTION.total_seconds() // 3600)} hours."
 )
 
 
@@ -150,7 +153,7 @@ async def _create_once(uow_factory: Callable[[], UnitOfWork], caller: str, key: 
             await _hold_across_processes(uow.session, caller, key)
             replay = await find_replay(uow.session, caller, key, fingerprint)
             if replay is not None:
-                return JSONResponse(replay.body, status_code=replay.status_code)
+                return JSONResponse(replay.body, status_code=replay.status_code, headers={REPLAYED_HEADER: "true"})
             try:
                 await _hold_key(uow, caller, key, fingerprint)
                 created = await create(uow)

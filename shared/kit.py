@@ -50,6 +50,7 @@ def application_service(
         consumers=lambda runtime: [task_answers_consumer(runtime, flow.apply_decision), *consumers(runtime)],
         sweeps=[*common, *sweeps],
         on_start=on_start,
+        applications=flow.model,
     )
 
 

@@ -8,6 +8,8 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import TypeAlias
 
@@ -60,6 +62,9 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         # Events committed while the broker was away go out as soon as the bus is back.
         bus.add_reconnect_listener(self.notify)
+        # Why the last attempt to publish failed (None: it succeeded, or none was made yet): readiness tells an
+        # outbox that drains slowly from one that cannot drain.
+        self.last_error: str | None = None
 
     def notify(self) -> None:
         """Tell the relay there is something new to publish."""
@@ -87,10 +92,12 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self.last_error = repr(exc)
                 log.warning("outbox relay failed, retrying", extra={"error": repr(exc), "retry_seconds": retry})
                 await self._sleep(retry)
                 retry = min(retry * 2, RETRY_MOST_SECONDS)
                 continue
+            self.last_error = None
             retry = RETRY_FIRST_SECONDS
             if sent < self.batch_size:
                 await self._sleep(self.idle_seconds)
@@ -166,6 +173,29 @@ class OutboxRelay:
             .where(col(OutboxMessage.seq).in_([r.seq for r in rows]))
             .values(sent_at=utcnow())
         )
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """The events committed and not yet published: how many, and when the oldest was written."""
+
+    unsent: int
+    oldest_created_at: datetime | None
+
+    def oldest_age_seconds(self, now: datetime | None = None) -> float | None:
+        """How long the oldest unsent event has waited, in seconds (None when nothing waits)."""
+        if self.oldest_created_at is None:
+            return None
+        return max(0.0, ((now or utcnow()) - self.oldest_created_at).total_seconds())
+
+
+async def outbox_backlog(session: AsyncSession) -> Backlog:
+    """The outbox's unsent events (the relay's index on ``sent_at`` answers this)."""
+    row = (await session.execute(
+        sa.select(sa.func.count(), sa.func.min(col(OutboxMessage.created_at)))
+        .where(col(OutboxMessage.sent_at).is_(None)))).one()
+    # min() keeps the column's type, so the instant comes back timezone-aware on SQLite too.
+    return Backlog(unsent=int(row[0] or 0), oldest_created_at=row[1])
 
 
 class UnitOfWork:

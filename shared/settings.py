@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     # dropped by Nats-Msg-Id). Short, so an ack lost with a broker or a stream leader costs little.
     relay_ack_timeout_seconds: float = 2.0
     sweep_interval_seconds: float = 2.0
+    # /readyz answers 503 when events have waited longer than this to be published while the relay cannot
+    # publish (its last attempt failed, or the bus is away): the process's announcements are stuck.
+    outbox_stall_seconds: float = Field(default=30.0, gt=0)
 
     # Simulated department back offices in the dev stack: "all", "none" or a comma list of department codes,
     # where "<service>.<department>" (e.g. "registration.tax") simulates a department for that service only.

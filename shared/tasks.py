@@ -232,6 +232,19 @@ def overdue_sweep(service: str) -> Sweep:
     return flag_overdue_tasks
 
 
+async def open_tasks_by_department(session: AsyncSession, now: datetime | None = None) -> dict[str, tuple[int, int]]:
+    """Department → (tasks requested and not yet answered, of which past their due time): what a
+    department has on its desk, for operators."""
+    now = now or utcnow()
+    late = sa.or_(col(DepartmentTask.overdue_at).is_not(None), col(DepartmentTask.due_at) < now)
+    rows = await session.execute(
+        sa.select(col(DepartmentTask.department), sa.func.count(),
+                  sa.func.sum(sa.case((late, 1), else_=0)))
+        .where(col(DepartmentTask.status) == TaskStatus.requested)
+        .group_by(col(DepartmentTask.department)))
+    return {department: (int(count), int(overdue or 0)) for department, count, overdue in rows.all()}
+
+
 async def department_queue(
     session: AsyncSession, department: str, status: str | None, *, limit: int = 100, offset: int = 0
 ) -> list[DepartmentTask]:

@@ -10,10 +10,11 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import fastapi.routing
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -25,18 +26,30 @@ from shared import registry, tracing
 from shared.auth import current_principal, require_admin, require_supervisor
 from shared.departments import Department
 from shared.idempotency import KEY_HEADER
+from shared.metrics import ROUTE_LABEL, Metrics, install_metrics
 from shared.problems import PROBLEM_JSON, Problem, install_problem_handlers, problem_response
 from shared.requestid import REQUEST_ID_HEADER, accept_request_id, request_id_var
 from shared.settings import Settings, get_settings
 
 access_log = logging.getLogger("onestop.access")
+
+
+@dataclass(frozen=True)
+class CheckReading:
+    """What a readiness check found when it has more to say than "ok" or a warning: whether the process may
+    take work, a note (a warning when ready, the reason when not), and figures for operators (``details``)."""
+
+    ready: bool = True
+    note: str | None = None
+    detail: Mapping[str, Any] | None = None
+
+
 # A readiness check raises when its dependency does not answer (the process is then unready), returns a
-# string to report a warning that leaves the process ready (e.g. provisional due dates), or None for "ok".
-ReadinessCheck = Callable[[], Awaitable[str | None]]
+# string to report a warning that leaves the process ready (e.g. provisional due dates), None for "ok", or a
+# ``CheckReading``.
+ReadinessCheck = Callable[[], Awaitable[str | CheckReading | None]]
 # A body refused for its size is still read (and dropped) up to this many times the limit.
 DRAIN_FACTOR = 8
-# Where a catch-all route leaves the template it stands for (``label_route``), in the request's state.
-ROUTE_LABEL = "route_label"
 # FastAPI's own OpenTelemetry switched off in every app (``FastAPI(telemetry=...)``): the request spans are
 # ours (RequestContextMiddleware), which start the trace at the gateway whatever a client sends and name a
 # forwarded request by its template; FastAPI's would add a second SERVER span per request and its spans
@@ -203,10 +216,11 @@ class BodyLimitMiddleware:
 
 class Readiness(BaseModel):
     """Whether every dependency answers, and what each said: ``ok``, ``warning: ...`` (still ready) or
-    ``unavailable: ...``."""
+    ``unavailable: ...``; ``details`` (only when a check has figures) by check, e.g. the outbox backlog."""
 
     status: str
     checks: dict[str, str]
+    details: dict[str, dict[str, Any]] | None = None
 
 
 def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
@@ -223,30 +237,42 @@ def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
 
     @router.get("/readyz", response_model=Readiness,
                 responses={503: {"model": Readiness, "description": "A dependency does not answer (named in checks)"}})
-    async def readyz(response: Response) -> Readiness:
+    async def readyz() -> JSONResponse:
         results: dict[str, str] = {}
+        details: dict[str, dict[str, Any]] = {}
         ready = True
         for name, check in checks.items():
             try:
-                warning = await check()
+                found = await check()
             except Exception as exc:
                 results[name] = f"unavailable: {exc.__class__.__name__}"
                 ready = False
+                continue
+            reading = found if isinstance(found, CheckReading) else CheckReading(note=found)
+            if reading.detail is not None:
+                details[name] = dict(reading.detail)
+            if not reading.ready:
+                results[name] = f"unavailable: {reading.note or 'not ready'}"
+                ready = False
             else:
                 # A warning is for operators to see; taking the process out of rotation would not help it.
-                results[name] = "ok" if warning is None else f"warning: {warning}"
-        if not ready:
-            response.status_code = 503
-        return Readiness(status="ready" if ready else "unavailable", checks=results)
+                results[name] = "ok" if reading.note is None else f"warning: {reading.note}"
+        body = Readiness(status="ready" if ready else "unavailable", checks=results, details=details or None)
+        # Without figures the body is what it always was: {status, checks}.
+        return JSONResponse(body.model_dump(mode="json", exclude={"details"} if body.details is None else None),
+                            status_code=200 if ready else 503)
 
     return router
 
 
-def install_common(app: FastAPI, *, continue_traces: bool = True) -> None:
+def install_common(app: FastAPI, metrics: Metrics | None = None, *, continue_traces: bool = True) -> None:
     """Problem handlers and the request-context middleware (``continue_traces``: see
-    ``RequestContextMiddleware``)."""
+    ``RequestContextMiddleware``); with ``metrics``, the request metrics (outermost, so what the other
+    middleware refuse is counted) and ``GET /metrics``."""
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware, continue_traces=continue_traces)
+    if metrics is not None:
+        install_metrics(app, metrics)
 
 
 # --- The OpenAPI document: every problem+json answer declared ---------------------------------------------
@@ -464,5 +490,5 @@ def install_problem_openapi(app: FastAPI, settings: Settings | None = None) -> N
     app.openapi = problem_openapi(app, settings)  # type: ignore[method-assign]
 
 
-__all__ = ["BodyLimitMiddleware", "Problem", "ReadinessCheck", "body_too_large", "declare_problems", "health_router",
-           "install_common", "install_problem_openapi", "problem_response"]
+__all__ = ["BodyLimitMiddleware", "CheckReading", "Problem", "ReadinessCheck", "body_too_large", "declare_problems",
+           "health_router", "install_common", "install_problem_openapi", "problem_response"]

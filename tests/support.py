@@ -399,6 +399,19 @@ async def assert_completed_exactly_once(api: Api, sub: str, ids: list[str]) -> l
     return finals
 
 
+def metric_samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of a Prometheus text exposition: (name, labels) → value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def metric_value(text: str, name: str, **labels: str) -> float | None:
+    """The value of the sample ``name`` with exactly ``labels``, or None when the exposition has none."""
+    return metric_samples(text).get((name, frozenset(labels.items())))
+
+
 def dump(resp: httpx.Response) -> str:
     with contextlib.suppress(ValueError):
         return json.dumps(resp.json(), ensure_ascii=False, indent=1)[:3000]

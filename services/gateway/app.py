@@ -20,6 +20,7 @@ from shared.bus import Bus
 from shared.events import asyncapi_document
 from shared.idempotency import RETENTION
 from shared.logs import configure_logging
+from shared.metrics import Metrics, tally
 from shared.natsauth import GATEWAY_IDENTITY
 from shared.problems import Problem, problem_response
 from shared.registry import is_anonymous, owner_of, upload_paths
@@ -49,10 +50,10 @@ application answers 404; an endpoint of another role answers 403.
 
 **Idempotency-Key.** Required (400 without) on every POST that creates something, and enforced by the
 owning service in the same transaction as the creation, per caller and key. The same key with the same body
-replays the first answer (same status, same body) and creates nothing; with another body it is 422; while
-the first request with that key is still being processed, a retry is 409 with `Retry-After` (retry it: it
-then gets the first answer). Keys are kept for {int(RETENTION.total_seconds() // 3600)} hours after the
-first answer; after that the same key counts as new.
+replays the first answer (same status, same body, marked `Idempotent-Replayed: true`) and creates nothing;
+with another body it is 422; while the first request with that key is still being processed, a retry is 409
+with `Retry-After` (retry it: it then gets the first answer). Keys are kept for
+{int(RETENTION.total_seconds() // 3600)} hours after the first answer; after that the same key counts as new.
 
 **Limits.** Per caller (token subject, or client address without a token):
 {settings.rate_limit_writes_per_minute or "unlimited"} writes and {settings.rate_limit_reads_per_minute or "unlimited"}
@@ -100,8 +101,24 @@ app = FastAPI(title="Jiangmen one-stop service API (一网通办)", lifespan=lif
 app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, uploads=upload_paths(),
                    max_upload_bytes=settings.max_upload_bytes)
 app.add_middleware(RequestGuardMiddleware, trusted_proxies=settings.trusted_proxies)
+# The services count Idempotency-Key replays; the gateway only passes them on.
+metrics = Metrics("gateway", owns_idempotency=False)
+metrics.count_from("onestop_rate_limit_refusals", "Requests refused with 429 by the per-caller limits",
+                   ["kind"], lambda: tally(app.state.limits.refused))
+metrics.count_from("onestop_bus_events_refused",
+                   "Events dropped because their subject, source and data disagree (provenance check)",
+                   ["consumer"], lambda: tally(app.state.bus.refused_by_consumer))
+bus_connected = metrics.gauge("onestop_bus_connected", "1 while the process is connected to NATS")
+
+
+async def _bus_connection() -> None:
+    bus: Bus = app.state.bus
+    metrics.set(bus_connected, 1 if bus.is_connected else 0)
+
+
+metrics.probe("bus", _bus_connection)
 # The public edge: a trace starts here, whatever traceparent a client sends.
-install_common(app, continue_traces=False)
+install_common(app, metrics, continue_traces=False)
 install_problem_openapi(app, settings)
 
 

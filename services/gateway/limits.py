@@ -4,6 +4,7 @@ service applies as well."""
 
 from __future__ import annotations
 
+import collections
 import math
 import time
 from collections.abc import Callable
@@ -63,6 +64,8 @@ class RateLimits:
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
         self.writes = RateLimiter(settings.rate_limit_writes_per_minute, clock=clock)
         self.reads = RateLimiter(settings.rate_limit_reads_per_minute, clock=clock)
+        # Requests refused with 429, by kind ("writes", "reads"): what the gateway's /metrics report.
+        self.refused: collections.Counter[str] = collections.Counter()
 
     def check(self, method: str, caller: str) -> None:
         """Raise a Problem 429 with ``Retry-After`` when ``caller`` is over the limit for ``method``."""
@@ -71,6 +74,7 @@ class RateLimits:
         wait = limiter.take(caller)
         if wait > 0:
             kind = "writes" if writing else "reads"
+            self.refused[kind] += 1
             limit = int(limiter.capacity)
             raise Problem(429, "Too many requests",
                           f"at most {limit} {kind} a minute per caller; try again in {math.ceil(wait)} s",

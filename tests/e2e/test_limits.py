@@ -16,7 +16,7 @@ import pytest
 from services.stack import Stack
 from shared.auth import issue_token
 from shared.settings import Settings
-from tests.support import Databases, dump, eventually, registration_body, running_stack
+from tests.support import Databases, dump, eventually, metric_value, registration_body, running_stack
 
 WRITES, READS, MAX_BODY, TIMEOUT = 3, 10, 64 * 1024, 1.5
 
@@ -62,6 +62,10 @@ async def test_writes_over_the_limit_are_429_with_retry_after_per_caller(http: h
     assert (await submit(http, "calm-writer")).status_code == 202  # another caller is not affected
     # Writes and reads are counted apart.
     assert (await http.get("/api/v1/registrations", headers=auth("busy-writer"))).status_code == 200
+    # Operators see the refusals (/metrics is not under /api, so no limit keeps the scraper out).
+    metrics = await http.get("/metrics")
+    assert metrics.status_code == 200
+    assert (metric_value(metrics.text, "onestop_rate_limit_refusals_total", service="gateway", kind="writes") or 0) >= 1
 
 
 async def test_reads_over_the_limit_are_429_and_anonymous_callers_count_by_address(

@@ -1,8 +1,10 @@
 """The deployment files agree with the code: every service has its compose entry, its settings, its
-Procfile line and its migrations."""
+Procfile line and its migrations; Prometheus scrapes each where compose runs it, and the dashboard asks for
+series the processes expose."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -62,8 +64,12 @@ def test_gateway_knows_every_service_and_is_the_only_published_port() -> None:
     env = entries["gateway"]["environment"]
     for service in BACKENDS:
         assert env[f"ONESTOP_{service.upper()}_URL"] == f"http://{service}:{DEFAULT_PORTS[service]}"
-    published = [name for name, e in entries.items() if e.get("ports")]
+    published = [name for name, e in entries.items() if e.get("ports") and not e.get("profiles")]
     assert published == ["gateway"]
+    # What an operator's profile adds listens on this host's loopback only.
+    for name, entry in entries.items():
+        if entry.get("profiles"):
+            assert all(str(port).startswith("127.0.0.1:") for port in entry.get("ports", [])), name
 
 
 def test_migration_step_and_databases_cover_every_service() -> None:
@@ -125,3 +131,42 @@ def test_replicas_of_a_service_need_postgresql_and_the_bus_url_takes_every_node(
     assert Settings(service="gateway", workers=2).serving_workers() == (2, None)  # it has no database
     seeds = Settings(nats_url="nats://nats:4222, nats://nats-2:4222,,nats://nats-3:4222")
     assert seeds.nats_servers == ["nats://nats:4222", "nats://nats-2:4222", "nats://nats-3:4222"]
+def scrape_targets() -> list[tuple[str, str]]:
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    targets = []
+    for job in config["scrape_configs"]:
+        assert job.get("metrics_path", "/metrics") == "/metrics"
+        for group in job["static_configs"]:
+            targets += [tuple(t.split(":")) for t in group["targets"]]
+    return targets
+
+
+def test_prometheus_scrapes_the_gateway_and_every_service_by_compose_name_and_port() -> None:
+    entries = compose()
+    targets = scrape_targets()
+    assert sorted(host for host, _ in targets) == sorted(SERVICES)
+    for host, port in targets:
+        assert host in entries, host
+        assert entries[host]["environment"]["ONESTOP_PORT"] == port == str(DEFAULT_PORTS[host])
+    for name in ("prometheus", "grafana"):
+        assert entries[name]["profiles"] == ["observability"]
+        for volume in entries[name]["volumes"]:
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).is_file(), volume
+    assert any(v.endswith(":/etc/prometheus/prometheus.yml:ro") for v in entries["prometheus"]["volumes"])
+
+
+def test_the_dashboard_asks_only_for_series_the_processes_expose() -> None:
+    dashboard = json.loads((ROOT / "deploy/grafana/onestop.json").read_text())
+    datasources = yaml.safe_load((ROOT / "deploy/grafana/provisioning/datasources.yml").read_text())
+    uid = datasources["datasources"][0]["uid"]
+    assert datasources["datasources"][0]["url"] == "http://prometheus:9090"
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    assert exprs and all(t["datasource"]["uid"] == uid for p in dashboard["panels"] for t in p.get("targets", []))
+    source = "".join(p.read_text() for p in [*(ROOT / "shared").glob("*.py"), *(ROOT / "services").rglob("*.py")])
+    declared = set(re.findall(r'"(onestop_[a-z_]+)"', source))
+    for name in {n for e in exprs for n in re.findall(r"onestop_[a-z_]+", e)}:
+        # Counters are exposed with _total, histograms with _bucket, _sum and _count.
+        base = re.sub(r"_(total|bucket|sum|count)$", "", name)
+        assert name in declared or base in declared, name
