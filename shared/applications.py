@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import select
 
 from shared import catalogue, timers
 from shared.auth import Principal, may_read, require_write
@@ -153,13 +153,6 @@ def task_views(tasks: Sequence[DepartmentTask], now: datetime | None = None) -> 
         )
         for t in tasks
     ]
-
-
-async def count_by_status(session: AsyncSession, model: type[ApplicationRecord]) -> dict[str, int]:
-    """Status → how many of a service's applications are in it."""
-    status = col(model.status)
-    rows = await session.execute(sa.select(status, sa.func.count()).group_by(status))
-    return {str(s): int(n) for s, n in rows.all()}
 
 
 def emit_application_event(uow: UnitOfWork, service: str, app: ApplicationRecord,

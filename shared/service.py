@@ -15,10 +15,10 @@ from typing import Annotated
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from shared import registry, tracing
-from shared.applications import count_by_status
 from shared.auth import AdminPrincipal, TokenVerifier
 from shared.bus import Bus, ConsumerSpec, ConsumerState
 from shared.db import create_engine, create_sessionmaker, ping
@@ -48,6 +48,13 @@ Sweep = Callable[["ServiceRuntime"], Awaitable[int]]
 # Expired Idempotency-Key answers are deleted this often (every service keeps them).
 IDEMPOTENCY_PURGE_SECONDS = 600.0
 
+
+
+async def count_by_status(session: AsyncSession, model: type[ApplicationRecord]) -> dict[str, int]:
+    """Status → how many of a service's applications are in it."""
+    status = col(model.status)
+    rows = await session.execute(sa.select(status, sa.func.count()).group_by(status))
+    return {str(s): int(n) for s, n in rows.all()}
 
 class ServiceRuntime:
     """One service's connections and background loops."""
