@@ -282,12 +282,16 @@ class ApplicationFlow(Generic[App]):
     async def submit(self, uow: UnitOfWork, app: App, *, district_code: str, request_now: bool = True,
                      now: datetime | None = None) -> list[DepartmentTask]:
         """Store a new application: its number, its row, one task per step of its plan, the announcement of
-        its first state, and (unless it first waits, e.g. for a public notice) the first requests."""
+        its first state, and (unless it first waits, e.g. for a public notice) the first requests. An application
+        asked of its departments now is due within its plan's time limit (承诺时限) from now; one that waits is
+        given its due time when it ``start``s."""
         now = now or app.created_at
         app.number = await next_application_number(uow.session, self.number_prefix, district_code, now.date())
         app.form_version = self.shape.version
         uow.session.add(app)
         plan = self.plan(app)
+        if request_now and app.due_at is None:
+            app.due_at = add_working_days(now, plan.working_days).at
         tasks = new_tasks(plan, application_id=app.id, application_number=app.number, service=self.service)
         uow.session.add_all(tasks)
         self.emit(uow, app, tasks)
