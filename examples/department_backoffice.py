@@ -2,7 +2,10 @@
 
 This is what a department integrates: a durable pull consumer on ``task.*.<department>.requested`` in the
 ``TASKS`` stream, and answers published to ``task.<service>.<department>.resolved`` (CloudEvents, with
-``Nats-Msg-Id`` so a resent answer is dropped). The dev stack runs it for every simulated department.
+``Nats-Msg-Id`` so a resent answer is dropped). Beside it, a second durable consumer
+(``<consumer>-escalations``) reads ``task.*.<department>.escalated``: 办不成事 notices about the department's tasks
+(an applicant escalated, then the supervisor's outcome). They are recorded and logged for the officers, never
+taken for work and never answered. The dev stack runs it for every simulated department.
 
     python -m examples.department_backoffice --departments tax,psb --reject-ratio 0.1 --delay 0.5
 
@@ -20,6 +23,7 @@ import logging
 import random
 import signal
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,22 +35,26 @@ from shared.departments import Department
 from shared.events import (
     TASKS_STREAM,
     CloudEvent,
+    TaskEscalated,
     TaskEventKind,
     TaskOutcome,
     TaskRequested,
     TaskResolved,
+    department_escalations_filter,
     department_requests_filter,
     make_event,
     task_subject,
 )
 from shared.identifiers import generate_uscc
 from shared.logs import configure_logging
-from shared.natsauth import department_identity
+from shared.natsauth import department_identity, escalations_consumer
 from shared.records import utcnow
 from shared.settings import get_settings
 
 log = logging.getLogger("onestop.backoffice.simulated")
 ANSWER_NAMESPACE = uuid.UUID("6f1c9a52-3b0e-4c1e-9d7a-1a2b3c4d5e6f")
+# The latest escalation notices kept in memory for the officers' view; the log has every one.
+NOTICES_KEPT = 1000
 
 
 def outputs_for(task: TaskRequested) -> dict[str, Any]:
@@ -138,6 +146,12 @@ class Simulated:
             return department_requests_filter(self.department)
         return task_subject(self.service, self.department, TaskEventKind.requested)
 
+    @property
+    def escalations_filter(self) -> str:
+        if self.service is None:
+            return department_escalations_filter(self.department)
+        return task_subject(self.service, self.department, TaskEventKind.escalated)
+
 
 def parse_simulated(value: str) -> list[Simulated]:
     """``all``, ``none`` or a comma list of ``<department>`` and ``<service>.<department>`` entries.
@@ -174,6 +188,7 @@ class SimulatedDepartment:
         self.reject_ratio = reject_ratio
         self.delay = delay
         self.random = random.Random()
+        self.escalations: deque[TaskEscalated] = deque(maxlen=NOTICES_KEPT)
 
     def consumer(self) -> ConsumerSpec:
         return ConsumerSpec(
@@ -183,6 +198,26 @@ class SimulatedDepartment:
             handler=self.handle,
             backoff=(10.0, 30.0, 60.0),
         )
+
+    def notices(self) -> ConsumerSpec:
+        """The consumer of the escalations of this department's tasks (its own durable, its own filter)."""
+        return ConsumerSpec(
+            durable=escalations_consumer(self.scope.durable),
+            stream=TASKS_STREAM,
+            filter_subjects=[self.scope.escalations_filter],
+            handler=self.note_escalation,
+            backoff=(10.0, 30.0, 60.0),
+        )
+
+    async def note_escalation(self, event: CloudEvent, _msg: Msg) -> None:
+        """办不成事 about one of our tasks: kept and logged for the officers to look at their part. Not work: a
+        person decides what to do, so nothing is answered."""
+        notice = event.data_as(TaskEscalated)
+        self.escalations.append(notice)
+        log.warning("escalation noted", extra={
+            "department": self.department.value, "of_service": notice.service, "escalation_id": notice.escalation_id,
+            "application_number": notice.application_number, "task_id": notice.task_id, "status": notice.status,
+            "reason": notice.reason, "reannounced": notice.reannounced})
 
     async def handle(self, event: CloudEvent, _msg: Msg) -> None:
         task = event.data_as(TaskRequested)
@@ -228,7 +263,9 @@ async def run(departments: list[Simulated], reject_ratio: float, delay: float) -
                 tls_ca=settings.nats_tls_ca,
                 seed=settings.nats_seed(department_identity(entry.department).name))
             bus.start()
-        bus.consume(SimulatedDepartment(bus, entry.department, reject_ratio, delay, entry.service).consumer())
+        department = SimulatedDepartment(bus, entry.department, reject_ratio, delay, entry.service)
+        bus.consume(department.consumer())
+        bus.consume(department.notices())
     log.info("simulating departments", extra={"departments": [e.durable for e in departments]})
     await stop.wait()
     for bus in buses.values():

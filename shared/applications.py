@@ -340,12 +340,16 @@ class ApplicationFlow(Generic[App]):
                      now: datetime | None = None, deferred: Sequence[PendingMaterial] = ()) -> list[DepartmentTask]:
         """Store a new application: its number, its row, one task per step of its plan, the announcement of
         its first state, the deadline of the materials it was accepted without (``deferred``, from
-        ``check_materials``), and (unless it first waits, e.g. for a public notice) the first requests."""
+        ``check_materials``), and (unless it first waits, e.g. for a public notice) the first requests. An
+        application asked of its departments now is due within its plan's time limit (承诺时限) from now; one
+        that waits is given its due time when it ``start``s."""
         now = now or app.created_at
         app.number = await next_application_number(uow.session, self.number_prefix, district_code, now.date())
         app.form_version = self.shape.version
         uow.session.add(app)
         plan = self.plan(app)
+        if request_now and app.due_at is None:
+            app.due_at = add_working_days(now, plan.working_days).at
         tasks = new_tasks(plan, application_id=app.id, application_number=app.number, service=self.service)
         uow.session.add_all(tasks)
         self.emit(uow, app, tasks)

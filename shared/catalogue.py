@@ -15,9 +15,9 @@ Figures that cost money are not copied here: a fee points to the dated data it c
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from functools import lru_cache
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -26,9 +26,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared import registry
+from shared import fanout, registry
 from shared.departments import Department
 from shared.settings import Settings, get_settings
+from shared.workdays import local_today
 
 CATALOGUE_FILE = "catalogue.json"
 LANGUAGES = ("zh", "en", "both")
@@ -665,6 +666,29 @@ def guide_working_days(entries: Iterable[Entry], department: Department | str) -
     return None
 
 
+def timed_plan(steps: Iterable[fanout.Step], guide: Entry | Sequence[Entry], *,
+               own: Mapping[Department, Entry] | None = None) -> fanout.Plan:
+    """限时办结 from the catalogue: a service's steps (its departments, what each does, who waits for whom) with the
+    working days of the guide's step of each department — in its ``own`` entry when it has one (a supplier's in its
+    utility's item), else in the first of the entries that has one, for a service that plans one application across
+    several items — and the whole bounded by its longest chain of dependent steps, never beyond the largest
+    committed time limit (承诺时限) of the entries. A department no entry has a step for gets that time limit whole
+    (the shipped catalogue agrees with every plan: tests/unit/test_catalogue.py). Pure: the service picks the
+    entries, those in force on the day its application was submitted (``guide_of``)."""
+    entries = (guide,) if isinstance(guide, Entry) else tuple(guide)
+    if not entries:
+        raise ValueError("a plan is timed by at least one catalogue entry")
+    limit = max(e.time_limit_working_days for e in entries)
+
+    def days(department: Department) -> int:
+        first = (own[department],) if own and department in own else ()
+        found = guide_working_days((*first, *entries), department)
+        return limit if found is None else found
+
+    timed = tuple(replace(s, working_days=days(s.department)) for s in steps)
+    return fanout.Plan(timed, min(fanout.longest_chain(timed), limit))
+
+
 # --- The catalogue in use ---------------------------------------------------------------------------------------
 
 
@@ -704,6 +728,12 @@ def missing(code: str, day: date, supplied: Collection[str], *, circumstances: C
             certificates: Collection[str] = ()) -> tuple[tuple[Material, ...], tuple[Material, ...]]:
     """The required materials not supplied: (missing key, missing deferrable); see ``Catalogue.missing``."""
     return default_catalogue().missing(code, day, supplied, circumstances=circumstances, certificates=certificates)
+
+
+def guide_of(code: str, submitted_at: datetime) -> Entry:
+    """The version of ``code`` an application submitted at ``submitted_at`` is held to: the one in force on that
+    day in Jiangmen, in the catalogue in use. A later version applies to later applications only."""
+    return default_catalogue().entry(code, local_today(submitted_at))
 
 
 def time_limit(code: str, day: date) -> int:

@@ -5,7 +5,9 @@ The escalation is kept beside its application, in the owning service's database 
 and is written in the same transaction as its announcement (``<service>.escalation.raised``, naming the
 departments concerned: those the application waits for, or those that refused or returned it). The supervisor's
 outcome is announced too (``<service>.escalation.resolved``). Both carry the application as their CloudEvent
-subject, so the applicant's live progress shows them.
+subject, so the applicant's live progress shows them. A department may not read a service's stream, so each
+department concerned is also told on its own conversation (``task.<service>.<department>.escalated``, in the same
+unit of work), where its back office's notice consumer reads it.
 
 What an outcome does: ``upheld`` on a stuck application asks its overdue departments again (their tasks are
 announced once more, same round, so a department's client that lost or shelved the request sees it again);
@@ -31,7 +33,15 @@ from sqlalchemy.sql.expression import ClauseList
 from sqlmodel import col, select
 
 from shared.auth import CurrentPrincipal, Principal, SupervisorPrincipal, require_write
-from shared.events import EscalationRaised, EscalationResolved, make_event, service_subject
+from shared.events import (
+    EscalationRaised,
+    EscalationResolved,
+    TaskEscalated,
+    TaskEventKind,
+    make_event,
+    service_subject,
+    task_subject,
+)
 from shared.fanout import TaskStatus
 from shared.idempotency import Created, IdempotencyKey, create_once
 from shared.outbox import UnitOfWork
@@ -176,6 +186,24 @@ def _announce(uow: UnitOfWork, escalation: Escalation, event: str, data: Escalat
                         subject=escalation.application_id))
 
 
+def _tell_departments(uow: UnitOfWork, escalation: Escalation, tasks: Sequence[DepartmentTask],
+                      reannounced: Sequence[str] = ()) -> None:
+    # The departments concerned read only their own conversation, not the service's stream the announcement is on.
+    by_department = {t.department: t for t in tasks}
+    for department in escalation.departments:
+        task = by_department.get(department)
+        data = TaskEscalated(
+            escalation_id=escalation.id, application_id=escalation.application_id,
+            application_number=escalation.application_number, service=escalation.service, department=department,
+            task_id=task.id if task else None, task_status=task.status if task else None, reason=escalation.reason,
+            status=escalation.status, application_status=escalation.application_status, due_at=escalation.due_at,
+            raised_at=escalation.raised_at, note=escalation.outcome_note,
+            reannounced=task is not None and task.id in reannounced, decided_at=escalation.decided_at)
+        uow.emit(task_subject(escalation.service, department, TaskEventKind.escalated),
+                 make_event(f"task.{escalation.service}.{department}.{TaskEventKind.escalated}", data,
+                            source_service=escalation.service, subject=escalation.application_id))
+
+
 async def raise_escalation(uow: UnitOfWork, flow: ApplicationFlow[Any], application_id: str, principal: Principal,
                            body: EscalationIn, *, working_days: int) -> Escalation:
     """The applicant's escalation, stored and announced with the departments concerned. ``NotFound`` for an
@@ -203,6 +231,7 @@ async def raise_escalation(uow: UnitOfWork, flow: ApplicationFlow[Any], applicat
         escalation_id=escalation.id, application_id=app.id, application_number=app.number, service=flow.service,
         reason=escalation.reason, application_status=app.status, departments=escalation.departments,
         due_at=escalation.due_at, raised_at=now))
+    _tell_departments(uow, escalation, tasks)
     return escalation
 
 
@@ -223,8 +252,9 @@ async def record_outcome(uow: UnitOfWork, flow: ApplicationFlow[Any], escalation
                        title="Escalation already decided", status_now=escalation.status)
     now = utcnow()
     reannounced: list[str] = []
+    tasks = await load_tasks(uow.session, escalation.application_id)
     if body.outcome == EscalationOutcome.upheld and escalation.reason == EscalationReason.stuck:
-        for task in overdue_to_reannounce(await load_tasks(uow.session, escalation.application_id), now):
+        for task in overdue_to_reannounce(tasks, now):
             emit_task_requested(uow, task)
             reannounced.append(task.id)
     escalation.status = body.outcome.value
@@ -237,6 +267,7 @@ async def record_outcome(uow: UnitOfWork, flow: ApplicationFlow[Any], escalation
         application_number=escalation.application_number, service=escalation.service, reason=escalation.reason,
         outcome=escalation.status, note=body.note, departments=escalation.departments, reannounced=reannounced,
         decided_at=now))
+    _tell_departments(uow, escalation, tasks, reannounced)
     return escalation
 
 

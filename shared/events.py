@@ -38,18 +38,28 @@ def all_streams() -> dict[str, list[str]]:
 
 
 class TaskEventKind(StrEnum):
-    requested = "requested"
-    resolved = "resolved"
+    requested = "requested"  # work for the department (from the service)
+    resolved = "resolved"  # its answer (from the department, or the service announcing a back-office decision)
+    escalated = "escalated"  # 办不成事 about its part, raised and then decided: a notice, never work (from the service)
+
+
+# What only the owning service says on a department's conversation; the department says only ``resolved``.
+SERVICE_ONLY_KINDS = frozenset({TaskEventKind.requested, TaskEventKind.escalated})
 
 
 def task_subject(service: str, department: Department | str, kind: TaskEventKind | str) -> str:
-    """``task.<service>.<department>.requested|resolved``: the conversation with a department."""
+    """``task.<service>.<department>.requested|resolved|escalated``: the conversation with a department."""
     return f"task.{service}.{department}.{kind}"
 
 
 def department_requests_filter(department: Department | str) -> str:
     """The filter a department's durable consumer uses: every service's requests for it."""
     return f"task.*.{department}.requested"
+
+
+def department_escalations_filter(department: Department | str) -> str:
+    """The filter of a department's consumer of escalation notices: every service's escalations of its tasks."""
+    return f"task.*.{department}.escalated"
 
 
 def service_subject(service: str, entity: str, event: str) -> str:
@@ -133,6 +143,32 @@ class TaskResolved(EventData):
     decided_by: str | None = None
     decided_at: datetime | None = None
     round: int = 1
+
+
+class TaskEscalated(EventData):
+    """办不成事, told to a department concerned on its own conversation: ``task.<service>.<department>.escalated``.
+
+    Sent when an applicant escalates an application that waits for the department or that it refused or returned
+    (``status`` open, ``due_at`` when the supervisors owe their outcome), and again with the supervisor's outcome
+    (``status`` upheld, dismissed or resolved, with the note; ``reannounced`` when the department's overdue task
+    is asked again, as a new ``requested`` on its usual subject). A notice: it is not work and is not answered.
+    The applicant's own words stay with the service."""
+
+    escalation_id: str
+    application_id: str
+    application_number: str
+    service: str
+    department: Department
+    task_id: str | None = None  # the department's task of the application
+    task_status: str | None = None  # as it stood when the notice was sent
+    reason: str  # stuck | unfair_refusal | other
+    status: str  # open | upheld | dismissed | resolved
+    application_status: str
+    due_at: datetime
+    raised_at: datetime
+    note: str | None = None
+    reannounced: bool = False
+    decided_at: datetime | None = None
 
 
 class TaskOverdue(EventData):
@@ -369,6 +405,11 @@ class EscalationResolved(EventData):
 EVENT_CATALOGUE: dict[str, tuple[type[EventData], str]] = {
     "task.{service}.{department}.requested": (TaskRequested, "A service asks a department to act."),
     "task.{service}.{department}.resolved": (TaskResolved, "A department answers a task."),
+    "task.{service}.{department}.escalated": (
+        TaskEscalated,
+        "办不成事 about a department's task: raised (status open), then the supervisor's outcome. A notice, not work: "
+        "read it with a consumer of its own (filter task.*.<department>.escalated) and do not answer it.",
+    ),
     "{service}.task.overdue": (TaskOverdue, "A task passed its working-day due time."),
     "{service}.application.{status}": (
         ApplicationEvent,
@@ -440,16 +481,16 @@ def make_event(
 def provenance_problem(subject: str, event: CloudEvent) -> str | None:
     """Why an event on ``subject`` cannot be what it claims, or None: a service's events come from that
     service and carry their subject as their type; a task request comes from its service and names it and
-    its department; an answer comes from its department (or from the service, announcing a back-office
-    decision) and names both. A consumer drops what disagrees (the broker's permissions are the first line:
-    this catches a party with valid credentials speaking for another)."""
+    its department, and so does an escalation notice; an answer comes from its department (or from the service,
+    announcing a back-office decision) and names both. A consumer drops what disagrees (the broker's
+    permissions are the first line: this catches a party with valid credentials speaking for another)."""
     parts = subject.split(".")
     data = event.data
     if parts[0] == "task" and len(parts) == 4 and parts[3] in set(TaskEventKind):
         _, service, department, kind = parts
         if data.get("service") != service or data.get("department") != department:
             return f"data names {data.get('service')}/{data.get('department')}, the subject {service}/{department}"
-        allowed = {f"/onestop/{service}"} if kind == TaskEventKind.requested else {
+        allowed = {f"/onestop/{service}"} if kind in SERVICE_ONLY_KINDS else {
             f"/onestop/{service}", f"/onestop/department/{department}"}
         if event.source not in allowed:
             return f"source {event.source} may not send {kind} for {service}/{department}"

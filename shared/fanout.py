@@ -3,7 +3,7 @@ up to the application's progress. No I/O here; ``shared.tasks`` applies these ru
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -71,6 +71,18 @@ class Plan:
             if s.department == department:
                 return s
         raise KeyError(department)
+
+
+def longest_chain(steps: Sequence[Step]) -> int:
+    """The working days of the longest path of dependent steps (a step's days start once every step it waits
+    for is done): what a plan of parallel and sequential steps takes at most, e.g. a supplier's days after the
+    permits'."""
+    by_department = {s.department: s for s in steps}
+
+    def finish(step: Step) -> int:
+        return step.working_days + max((finish(by_department[d]) for d in step.depends_on), default=0)
+
+    return max((finish(s) for s in steps), default=0)
 
 
 def ready_steps(plan: Plan, statuses: Mapping[str, TaskStatus]) -> list[Step]:

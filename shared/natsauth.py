@@ -5,7 +5,10 @@ with the subjects it may publish and receive, and the nats-server configuration 
   (``task.<service>.>``: requests, and the back office's HTTP decisions it announces); it manages the
   streams and its consumers through the JetStream API.
 - A department publishes only its own answers (``task.*.<department>.resolved``) and may only create, read
-  and acknowledge its own durable consumers, whose filter is its own requests.
+  and acknowledge its own durable consumers: those of its own requests (``task.*.<department>.requested``)
+  and, beside each, one of the escalations of its own tasks (``task.*.<department>.escalated``). A consumer
+  has one filter: with several, its create request's subject names none of them and the broker could not check
+  them.
 - The gateway reads streams for live progress and publishes nothing.
 - ``operator`` is for people and tests operating the bus; it may do anything.
 
@@ -30,6 +33,7 @@ from pathlib import Path
 
 from shared import registry
 from shared.departments import Department
+from shared.events import TASKS_STREAM, department_escalations_filter, department_requests_filter
 
 CONFIG_FILE = "nats.conf"
 ROUTE_SECRET_FILE = "route.secret"
@@ -61,15 +65,31 @@ def department_consumers(department: Department | str) -> list[str]:
     return [f"dept-{department}", *(f"dept-{s}-{department}" for s in registry.services())]
 
 
+def escalations_consumer(durable: str) -> str:
+    """The consumer of escalation notices beside a department's consumer of its requests (``dept-tax`` →
+    ``dept-tax-escalations``): notices never wait behind work, nor pass for it."""
+    return f"{durable}-escalations"
+
+
+def department_consumer_filters(department: Department | str) -> list[tuple[str, str]]:
+    """Every durable consumer a department may own, each with the one filter it may have: its requests, or
+    (the notice consumers) the escalations of its tasks; never another department's."""
+    consumers = department_consumers(department)
+    return [*((c, department_requests_filter(department)) for c in consumers),
+            *((escalations_consumer(c), department_escalations_filter(department)) for c in consumers)]
+
+
 def department_identity(department: Department | str) -> BusIdentity:
-    """A department's back office: its answers, and only its own consumers of its own requests."""
+    """A department's back office: its answers, and only its own consumers of its own requests and notices."""
     publish = [f"task.*.{department}.resolved", "$JS.API.INFO"]
-    for consumer in department_consumers(department):
+    for consumer, filter_subject in department_consumer_filters(department):
         publish += [
-            f"$JS.API.CONSUMER.CREATE.TASKS.{consumer}.task.*.{department}.requested",
-            f"$JS.API.CONSUMER.INFO.TASKS.{consumer}",
-            f"$JS.API.CONSUMER.MSG.NEXT.TASKS.{consumer}",
-            f"$JS.ACK.TASKS.{consumer}.>",
+            # The filter is part of the create request's subject (a named consumer with one filter), so the
+            # broker checks it: a wildcard here only ever matches the service token.
+            f"$JS.API.CONSUMER.CREATE.{TASKS_STREAM}.{consumer}.{filter_subject}",
+            f"$JS.API.CONSUMER.INFO.{TASKS_STREAM}.{consumer}",
+            f"$JS.API.CONSUMER.MSG.NEXT.{TASKS_STREAM}.{consumer}",
+            f"$JS.ACK.{TASKS_STREAM}.{consumer}.>",
         ]
     return BusIdentity(f"department.{department}", tuple(publish))
 

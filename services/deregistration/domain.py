@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from services.deregistration.forms import DeregistrationCreate, SignatoryIn, SuspensionCreate
+from shared.catalogue import Entry, timed_plan
 from shared.departments import Department
 from shared.fanout import ApplicationStatus, Plan, Step
 from shared.identifiers import is_valid_uscc
@@ -84,7 +85,7 @@ class SuspensionStatus:
     CURRENT = frozenset({"filed", "active"})
 
 
-# Per department: what it does in a deregistration, and its time limit in working days.
+# Per department: what it does in a deregistration (its time limit is the catalogue's, ``CATALOGUE_ITEMS``).
 KINDS: dict[Department, str] = {
     Department.samr: "licence_cancellation",  # 注销登记
     Department.tax: "tax_clearance",  # 清税
@@ -94,8 +95,13 @@ KINDS: dict[Department, str] = {
     Department.customs: "customs_registration_cancellation",
     Department.bank: "bank_account_closure",
 }
-STEP_WORKING_DAYS: dict[Department, int] = {Department.samr: 1}
-DEFAULT_STEP_WORKING_DAYS = 3
+# The catalogue's service item (办事指南) of each period an application starts in: the departments' working days
+# and the committed time limit come from it.
+CATALOGUE_ITEMS: dict[NoticeKind, str] = {
+    NoticeKind.public_notice: "simplified_deregistration",
+    NoticeKind.objection_window: "individual_business_simplified_deregistration",
+    NoticeKind.creditor_notice: "general_deregistration",
+}
 # Departments deregistration cancels when the enterprise is registered with them (samr always; the seal
 # filing at psb is not cancelled: the seal is destroyed by the enterprise itself).
 HELD_WHEN_REGISTERED = (Department.hrss, Department.medicare, Department.hpf, Department.bank)
@@ -150,10 +156,12 @@ def before_samr(procedure: Procedure | str) -> tuple[Department, ...]:
     return OBJECTING if Procedure(procedure) == Procedure.simplified else SETTLED_BEFORE_SAMR
 
 
-def plan_for(procedure: Procedure | str, holdings: Holdings) -> Plan:
+def plan_for(procedure: Procedure | str, holdings: Holdings, guide: Entry) -> Plan:
     """The fan-out: samr cancels the licence after the departments ``before_samr`` approved (cleared, or did
-    not object), and the accounts close after samr. When the notice lets samr be asked is not in the plan:
-    the notice is a gate (``asked_during_notice``) the service opens when the period is over."""
+    not object), and the accounts close after samr; each within its step's working days in ``guide`` (the
+    item's catalogue entry in force), the whole within the longest chain of them and the item's time limit.
+    When the notice lets samr be asked is not in the plan: the notice is a gate (``asked_during_notice``) the
+    service opens when the period is over."""
     procedure = Procedure(procedure)
     needed = departments_needed(holdings, procedure)
     first = tuple(d for d in needed if d in before_samr(procedure))
@@ -165,8 +173,8 @@ def plan_for(procedure: Procedure | str, holdings: Holdings) -> Plan:
             depends = ()
         else:
             depends = (Department.samr,)
-        steps.append(Step(dept, KINDS[dept], depends, STEP_WORKING_DAYS.get(dept, DEFAULT_STEP_WORKING_DAYS)))
-    return Plan(tuple(steps), _longest_chain(steps))
+        steps.append(Step(dept, KINDS[dept], depends))
+    return timed_plan(steps, guide)
 
 
 def asked_during_notice(procedure: Procedure | str, plan: Plan) -> Plan:
@@ -178,15 +186,6 @@ def asked_during_notice(procedure: Procedure | str, plan: Plan) -> Plan:
     samr_waits_for = plan.step(Department.samr).depends_on
     steps = tuple(s for s in plan.steps if s.department in samr_waits_for and not s.depends_on)
     return Plan(steps, max((s.working_days for s in steps), default=0))
-
-
-def _longest_chain(steps: Sequence[Step]) -> int:
-    by_dept = {s.department: s for s in steps}
-
-    def finish(step: Step) -> int:
-        return step.working_days + max((finish(by_dept[d]) for d in step.depends_on), default=0)
-
-    return max((finish(s) for s in steps), default=0)
 
 
 @dataclass(frozen=True)

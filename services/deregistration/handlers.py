@@ -17,6 +17,7 @@ from services.deregistration.models import DeregistrationApplication, Enterprise
 from shared import applications, timers
 from shared.applications import ApplicationFlow, TaskDetails
 from shared.bus import ConsumerSpec, PoisonMessage
+from shared.catalogue import guide_of
 from shared.departments import Department
 from shared.events import (
     EnterpriseRegistered,
@@ -77,10 +78,12 @@ def announce_status(uow: UnitOfWork, enterprise: EnterpriseView, event: str, *, 
 
 
 def plan_of(app: DeregistrationApplication) -> Plan:
-    """The application's plan, from the holdings it was accepted with."""
+    """The application's plan, from the holdings it was accepted with, timed by its catalogue entry in force the
+    day it was submitted."""
     h = app.holdings
+    guide = guide_of(domain.CATALOGUE_ITEMS[domain.NoticeKind(notice_kind_of(app))], app.created_at)
     return domain.plan_for(app.procedure, Holdings(frozenset(h["registered_with"]), h["has_tax_matters"],
-                                                   h["customs_registered"]))
+                                                   h["customs_registered"]), guide)
 
 
 def notice_kind_of(app: DeregistrationApplication) -> str:

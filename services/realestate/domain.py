@@ -34,6 +34,7 @@ from services.realestate.forms import (
     PropertyImport,
     TransferCreate,
 )
+from shared.catalogue import Entry, timed_plan
 from shared.departments import Department
 from shared.divisions import COUNTY_CODES, resolve_address
 from shared.fanout import ApplicationStatus, Plan, Step, TaskStatus
@@ -93,13 +94,11 @@ FREE_KINDS = frozenset({RegistrationKind.cancellation, RegistrationKind.correcti
 
 # --- Parameters ------------------------------------------------------------------------------------------
 
-# 不动产登记暂行条例 art. 20: at most 30 working days. Jiangmen's commitments are shorter; the figures below
-# are placeholder commitments (parameters) until its published service commitments replace them.
+# 不动产登记暂行条例 art. 20: at most 30 working days. Jiangmen's commitments are shorter: each department's
+# working days and the committed time limit are the catalogue's (办事指南), per service item.
 LEGAL_MAX_WORKING_DAYS = 30
-REVIEW_WORKING_DAYS = 3  # nr: 审核 of the transfer (and the mortgages entered with it)
-CONTRACT_FILING_WORKING_DAYS = 1  # housing: 存量房网签备案
-TAX_ASSESSMENT_WORKING_DAYS = 1  # tax: 核税
-PAYMENT_WORKING_DAYS = 2  # bank: the payment, and the lenders' consent and loan when there are any
+TRANSFER_ITEM = "property_transfer"
+MORTGAGED_TRANSFER_ITEM = "mortgaged_transfer"  # 带押过户
 
 # Bounds against typos, not legal limits: a property beyond them is for a registrar to enter by hand.
 MAX_PRICE_YUAN = Decimal("10000000000")  # ten billion yuan
@@ -1049,8 +1048,15 @@ MORTGAGE_AND_PAYMENT = "mortgage_and_payment"  # bank: the payment, the lenders'
 ENTRY_REQUIRES = (Department.nr, Department.housing, Department.tax, Department.bank)
 
 
-def plan_for(form: TransferCreate) -> Plan:
-    """The fan-out of a transfer, once the buyer has confirmed it (一窗受理、并行办理).
+def catalogue_item(form: TransferCreate) -> str:
+    """The transfer's service item in the catalogue: with a mortgage part, 带押过户."""
+    return MORTGAGED_TRANSFER_ITEM if form.mortgage is not None else TRANSFER_ITEM
+
+
+def plan_for(form: TransferCreate, guide: Entry) -> Plan:
+    """The fan-out of a transfer, once the buyer has confirmed it (一窗受理、并行办理), each department within its
+    step's working days in ``guide`` (the item's catalogue entry in force), the whole within the longest chain of
+    them (the review alone, or assessment then payment) and the item's time limit.
 
     ``nr`` (审核), ``housing`` (网签备案) and ``tax`` (核税) are requested together, none waiting for another.
     ``bank`` follows the tax assessment: it is the payment channel that collects the one payment of every
@@ -1064,15 +1070,12 @@ def plan_for(form: TransferCreate) -> Plan:
     """
     bank_kind = MORTGAGE_AND_PAYMENT if form.mortgage is not None else PAYMENT
     steps = (
-        Step(Department.nr, REVIEW, (), REVIEW_WORKING_DAYS),
-        Step(Department.housing, CONTRACT_FILING, (), CONTRACT_FILING_WORKING_DAYS),
-        Step(Department.tax, TAX_ASSESSMENT, (), TAX_ASSESSMENT_WORKING_DAYS),
-        Step(Department.bank, bank_kind, (Department.tax,), PAYMENT_WORKING_DAYS),
+        Step(Department.nr, REVIEW),
+        Step(Department.housing, CONTRACT_FILING),
+        Step(Department.tax, TAX_ASSESSMENT),
+        Step(Department.bank, bank_kind, (Department.tax,)),
     )
-    # The whole is bounded by its longest path: the review alone, or assessment then payment.
-    longest = max(REVIEW_WORKING_DAYS, CONTRACT_FILING_WORKING_DAYS,
-                  TAX_ASSESSMENT_WORKING_DAYS + PAYMENT_WORKING_DAYS)
-    return Plan(steps, longest)
+    return timed_plan(steps, guide)
 
 
 class BankRole(StrEnum):

@@ -26,6 +26,7 @@ from services.realestate.models import (
     RegistryApplication,
 )
 from shared.applications import ApplicationFlow, TaskDetails
+from shared.catalogue import guide_of, timed_plan
 from shared.departments import Department
 from shared.events import (
     MortgageChanged,
@@ -51,7 +52,8 @@ log = logging.getLogger("onestop.realestate")
 TRANSFER = "transfer"
 MORTGAGE = "mortgage"
 MORTGAGE_RELEASE = "mortgage_release"
-MORTGAGE_REVIEW_WORKING_DAYS = 1  # parameter: Jiangmen's commitment for a mortgage registration online
+# The catalogue's service item of each lender's application (the registry's review: its time limit is the item's).
+MORTGAGE_ITEMS = {MORTGAGE: "mortgage_registration", MORTGAGE_RELEASE: "mortgage_release"}
 
 
 @lru_cache
@@ -93,11 +95,13 @@ async def title_of(session: AsyncSession, unit_number: str) -> domain.Title | No
 
 
 def plan_of(app: RegistryApplication) -> Plan:
-    """A transfer's plan (nr, housing and tax together, then the payment); a mortgage's: the registry's review."""
+    """A transfer's plan (nr, housing and tax together, then the payment); a mortgage's: the registry's review.
+    Timed by the application's catalogue entry in force the day it was filed."""
     if app.kind == TRANSFER:
-        return domain.plan_for(transfer_form(app))
-    kind = "mortgage_registration" if app.kind == MORTGAGE else "mortgage_release"
-    return Plan((Step(Department.nr, kind, (), MORTGAGE_REVIEW_WORKING_DAYS),), MORTGAGE_REVIEW_WORKING_DAYS)
+        form = transfer_form(app)
+        return domain.plan_for(form, guide_of(domain.catalogue_item(form), app.created_at))
+    item = MORTGAGE_ITEMS[app.kind]
+    return timed_plan((Step(Department.nr, item),), guide_of(item, app.created_at))
 
 
 def amount_due(app: RegistryApplication) -> int:

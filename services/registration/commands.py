@@ -22,7 +22,6 @@ from shared.outbox import UnitOfWork
 from shared.records import utcnow
 from shared.refusals import Conflict, Forbidden, Invalid, refuse_if
 from shared.validation import Checks
-from shared.workdays import add_working_days
 
 
 def resolved_address(form: RegistrationCreate) -> str:
@@ -61,7 +60,7 @@ async def submit(uow: UnitOfWork, form: RegistrationCreate, *, applicant: str, s
         number="", applicant=applicant, submitted_by=submitted_by, status=Status.in_progress, kind=OPENING,
         enterprise_name=form.enterprise.name, district_code=form.enterprise.district_code,
         entity_type=form.enterprise.entity_type, address=address, form=form.model_dump(mode="json"),
-        due_at=add_working_days(now, domain.WHOLE_TIME_LIMIT_WORKING_DAYS).at, created_at=now, updated_at=now,
+        created_at=now, updated_at=now,
     )
     await _reserve(uow, form.enterprise.name, app.id, ["enterprise", "name"])
     await FLOW.submit(uow, app, district_code=form.enterprise.district_code, now=now, deferred=deferred)
@@ -135,7 +134,7 @@ async def submit_change(uow: UnitOfWork, form: ChangeCreate, *, applicant: str,
         number="", applicant=applicant, submitted_by=submitted_by, status=Status.in_progress, kind=form.kind,
         enterprise_name=enterprise.name, district_code=enterprise.district_code, entity_type=enterprise.entity_type,
         address=enterprise.address, enterprise_uscc=enterprise.uscc, form=form.model_dump(mode="json"),
-        due_at=add_working_days(now, domain.CHANGE_TIME_LIMIT_WORKING_DAYS).at, created_at=now, updated_at=now,
+        created_at=now, updated_at=now,
     )
     if form.name is not None:
         await _reserve(uow, form.name, app.id, ["name"])

@@ -24,6 +24,7 @@ from services.registration.forms import (
     ResidentialUseDeclaration,
 )
 from services.registration.names import display_form, name_key
+from shared.catalogue import Entry, timed_plan
 from shared.departments import Department
 from shared.divisions import COUNTY_CODES, JIANGMEN_CODE, ResolvedAddress, resolve_address
 from shared.fanout import ApplicationStatus, Plan, Step
@@ -43,8 +44,9 @@ from shared.workdays import local_today
 SERVICE = "registration"
 NUMBER_PREFIX = "QYKB"  # 企业开办
 CHANGE_NUMBER_PREFIX = "QYBG"  # 企业变更 (a move too: one application, one completion)
-WHOLE_TIME_LIMIT_WORKING_DAYS = 1  # 11110: done within one working day
-CHANGE_TIME_LIMIT_WORKING_DAYS = 1
+# The catalogue's service item (办事指南) of each kind of application: its steps' working days and its committed
+# time limit (11110: an opening within one working day) are the catalogue's, not the code's.
+CATALOGUE_ITEMS = {"opening": "enterprise_opening", "change": "enterprise_change", "move": "enterprise_move"}
 
 # Entity type → (Chinese name, USCC category digit under authority 9, whether it has registered capital).
 ENTITY_TYPES: dict[str, tuple[str, str, bool]] = {
@@ -589,8 +591,9 @@ def opening_materials(form: RegistrationCreate) -> FormMaterials:
                          carried=frozenset(carried), certificates=frozenset(certificates))
 
 
-def plan_for(form: RegistrationCreate) -> Plan:
-    """samr first; then only the package services chosen, in parallel; the whole within one working day."""
+def plan_for(form: RegistrationCreate, guide: Entry) -> Plan:
+    """samr first; then only the package services chosen, in parallel; each within its step's working days in
+    ``guide`` (the opening's catalogue entry in force), the whole within its time limit (one working day)."""
     pkg = form.package
     after_samr = (Department.samr,)
     chosen: list[tuple[bool, Department, str]] = [
@@ -602,9 +605,9 @@ def plan_for(form: RegistrationCreate) -> Plan:
         (pkg.housing_fund, Department.hpf, "housing_fund_account"),
         (pkg.bank_account, Department.bank, "bank_account_appointment"),
     ]
-    steps = [Step(Department.samr, "business_licence", (), WHOLE_TIME_LIMIT_WORKING_DAYS)]
-    steps += [Step(dept, kind, after_samr, WHOLE_TIME_LIMIT_WORKING_DAYS) for wanted, dept, kind in chosen if wanted]
-    return Plan(tuple(steps), WHOLE_TIME_LIMIT_WORKING_DAYS)
+    steps = [Step(Department.samr, "business_licence")]
+    steps += [Step(dept, kind, after_samr) for wanted, dept, kind in chosen if wanted]
+    return timed_plan(steps, guide)
 
 
 def uscc_category(entity_type: str) -> str:
@@ -738,14 +741,12 @@ def _check_move(checks: Checks, form: ChangeCreate, current: EnterpriseFacts) ->
     return district
 
 
-def change_plan(kind: str, fields: Sequence[str]) -> Plan:
+def change_plan(kind: str, fields: Sequence[str], guide: Entry) -> Plan:
     """samr registers the change (or the move), then tax updates its registration (变更税务登记: every enterprise
     is registered for tax, through the opening's package or on its own) unless only officers changed; within
-    one working day."""
+    the time limits of ``guide`` (the change's or move's catalogue entry in force: one working day)."""
     move = kind == "move"
-    steps = [Step(Department.samr, "move_registration" if move else "change_registration", (),
-                  CHANGE_TIME_LIMIT_WORKING_DAYS)]
+    steps = [Step(Department.samr, "move_registration" if move else "change_registration")]
     if move or TAX_RELEVANT_FIELDS & set(fields):
-        steps.append(Step(Department.tax, "tax_move" if move else "tax_change", (Department.samr,),
-                          CHANGE_TIME_LIMIT_WORKING_DAYS))
-    return Plan(tuple(steps), CHANGE_TIME_LIMIT_WORKING_DAYS)
+        steps.append(Step(Department.tax, "tax_move" if move else "tax_change", (Department.samr,)))
+    return timed_plan(steps, guide)

@@ -21,6 +21,7 @@ from services.registration.names import name_key
 from shared import applications
 from shared.applications import ApplicationFlow, MaterialsRule, TaskDetails
 from shared.bus import ConsumerSpec, PoisonMessage
+from shared.catalogue import guide_of
 from shared.departments import Department
 from shared.events import (
     CloudEvent,
@@ -62,9 +63,11 @@ def change_form_of(app: RegistrationApplication) -> ChangeCreate:
 
 
 def plan_of(app: RegistrationApplication) -> Plan:
+    """The application's plan, timed by the catalogue entry of its kind in force the day it was submitted."""
+    guide = guide_of(domain.CATALOGUE_ITEMS[app.kind], app.created_at)
     if app.kind == OPENING:
-        return domain.plan_for(form_of(app))
-    return domain.change_plan(app.kind, domain.changed_fields(change_form_of(app)))
+        return domain.plan_for(form_of(app), guide)
+    return domain.change_plan(app.kind, domain.changed_fields(change_form_of(app)), guide)
 
 
 def task_details(app: RegistrationApplication, tasks: Sequence[DepartmentTask]) -> TaskDetails:

@@ -11,7 +11,7 @@ from typing import Any
 from services.utilities import domain
 from services.utilities.domain import Status
 from services.utilities.forms import ConnectionCreate, PremisesIn
-from services.utilities.handlers import CONNECTION, FLOW, connection_plan
+from services.utilities.handlers import CONNECTION, FLOW
 from services.utilities.models import CertificateView, ConnectionApplication, ConnectionOffer, EnterpriseView
 from services.utilities.schemas import OfferAcceptance
 from shared.applications import lock_row
@@ -24,7 +24,7 @@ from shared.records import utcnow
 from shared.refusals import Conflict, Forbidden, NotFound, refuse_if
 from shared.settings import Settings
 from shared.validation import Checks
-from shared.workdays import add_working_days, local_today
+from shared.workdays import local_today
 
 
 @lru_cache
@@ -108,14 +108,12 @@ async def submit(uow: UnitOfWork, form: ConnectionCreate, *, applicant: str, sub
     assert resolved is not None
     chosen = domain.chosen_utilities(form.utilities)
     zero_power = domain.is_zero_approval_power(form.utilities.power, settings.low_voltage_max_kw)
-    plan = connection_plan(form, today)
     app = ConnectionApplication(
         number="", applicant=applicant, submitted_by=submitted_by, status=Status.in_progress, kind=CONNECTION,
         district_code=resolved.district_code, premises_address=resolved.full_text, uscc=form.uscc,
         utilities=[u.value for u in chosen], form=form.model_dump(mode="json"),
         fees=domain.fees_for(chosen, today, fee_table(), zero_approval_power=zero_power),
-        offer_id=offer.id if offer else None, due_at=add_working_days(now, plan.working_days).at,
-        created_at=now, updated_at=now,
+        offer_id=offer.id if offer else None, created_at=now, updated_at=now,
     )
     await FLOW.submit(uow, app, district_code=resolved.district_code, now=now)
     return app

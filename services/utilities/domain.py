@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from services.utilities.forms import ConnectionCreate, ExternalWorksIn, PowerIn, UtilitiesIn
-from shared.catalogue import Entry, guide_working_days
+from shared.catalogue import Entry, timed_plan
 from shared.departments import Department
 from shared.divisions import COUNTY_CODES, DIVISIONS, resolve_address
 from shared.fanout import ApplicationStatus, Plan, Step
@@ -93,19 +93,9 @@ class Voltage(StrEnum):
 # may again, so the service passes its configured value; this is only the default.
 LOW_VOLTAGE_MAX_KW_DEFAULT = 160
 
-# §18: the permits for connection works are applied for online in parallel (并联审批) and all decided
-# within 5 working days.
-PERMITS_WORKING_DAYS = 5
-
-# The suppliers' own time limits in working days, counted from when their task is requested (after the
-# permits). The seed fixes none of them; these are placeholder commitments (parameters) until Jiangmen's
-# published service commitments (服务承诺) replace them.
-POWER_LOW_VOLTAGE_WORKING_DAYS = 5  # 低压: survey, meter and connect in one visit by the supplier
-POWER_HIGH_VOLTAGE_WORKING_DAYS = 22  # 高压单电源: supply plan, works and connection
-WATER_WORKING_DAYS = 5
-GAS_WORKING_DAYS = 5
-TELECOM_WORKING_DAYS = 5
-CABLETV_WORKING_DAYS = 5
+# The time limits in working days — the permits' (§18: applied for online in parallel, 并联审批, and all decided
+# within 5 working days) and each supplier's, counted from when its task is requested (after the permits) — are
+# the catalogue's (办事指南: each utility's item, ``CATALOGUE_ITEMS``), not the code's.
 
 # Bounds against typos, not technical limits: an application beyond them is for a project team, not this
 # form.
@@ -285,19 +275,6 @@ def stages_for(utility: Utility | str, *, zero_approval_power: bool = False) -> 
 UTILITY_KINDS: dict[Utility, str] = {u: f"{u.value}_connection" for u in Utility}
 
 
-def utility_working_days(utility: Utility | str, *, zero_approval_power: bool = False) -> int:
-    """A supplier's time limit for its task, in working days (parameters above)."""
-    utility = Utility(utility)
-    if utility == Utility.power:
-        return POWER_LOW_VOLTAGE_WORKING_DAYS if zero_approval_power else POWER_HIGH_VOLTAGE_WORKING_DAYS
-    return {
-        Utility.water: WATER_WORKING_DAYS,
-        Utility.gas: GAS_WORKING_DAYS,
-        Utility.telecom: TELECOM_WORKING_DAYS,
-        Utility.cabletv: CABLETV_WORKING_DAYS,
-    }[utility]
-
-
 # The catalogue's service item (办事指南) of each utility; power's depends on zero approval (低压小微 or not).
 CATALOGUE_ITEMS: dict[Utility, str] = {
     Utility.water: "water_connection",
@@ -316,16 +293,10 @@ def catalogue_items(form: ConnectionCreate, *, low_voltage_max_kw: int) -> dict[
     return items
 
 
-def plan_for(form: ConnectionCreate, *, low_voltage_max_kw: int,
-             guide: Mapping[Utility, Entry] | None = None) -> Plan:
-    """The fan-out of a valid application: the permits all requested at once, in parallel; one task per chosen
-    utility at its supplier, whose construction waits for every permit — except low-voltage power within the
-    threshold, whose supplier handles its own permits.
-
-    限时办结: with ``guide`` (each chosen utility's catalogue entry in force) every step takes the working days of
-    the guide's step of its department — a supplier its own utility's entry, a permit the first entry that has
-    it — and the whole is the longest chain of them, never beyond the largest committed time limit of the
-    entries. Without it, the constants above (the catalogue's shipped figures).
+def steps_for(form: ConnectionCreate, *, low_voltage_max_kw: int) -> list[Step]:
+    """Whom a valid application asks and in which order: the permits all requested at once, in parallel; one task
+    per chosen utility at its supplier, whose construction waits for every permit — except low-voltage power within
+    the threshold, whose supplier handles its own permits. Their time limits are the catalogue's (``plan_for``).
 
     Raises ``ValueError`` when no utility is chosen (``validate`` refuses that first).
     """
@@ -334,33 +305,27 @@ def plan_for(form: ConnectionCreate, *, low_voltage_max_kw: int,
         raise ValueError("no utility chosen; validate the form first")
     zero_power = is_zero_approval_power(form.utilities.power, low_voltage_max_kw)
     permits = permits_for(form.external_works, utilities, low_voltage_zero_approval=zero_power)
-    entries = [guide[u] for u in utilities if u in guide] if guide else []
-
-    def days(department: Department, default: int, own: Utility | None = None) -> int:
-        first = [guide[own]] if guide and own is not None and own in guide else []
-        found = guide_working_days([*first, *entries], department)
-        return default if found is None else found
-
-    steps = [Step(dept, PERMIT_KINDS[dept], (), days(dept, PERMITS_WORKING_DAYS)) for dept in permits]
+    steps = [Step(dept, PERMIT_KINDS[dept]) for dept in permits]
     for utility in utilities:
         own_permits = utility == Utility.power and zero_power
-        steps.append(Step(utility.department, UTILITY_KINDS[utility], () if own_permits else permits,
-                          days(utility.department, utility_working_days(utility, zero_approval_power=zero_power),
-                               utility)))
-    bound = _longest_chain(steps)
-    if entries:
-        bound = min(bound, max(e.time_limit_working_days for e in entries))
-    return Plan(tuple(steps), bound)
+        steps.append(Step(utility.department, UTILITY_KINDS[utility], () if own_permits else permits))
+    return steps
 
 
-def _longest_chain(steps: Sequence[Step]) -> int:
-    # The plan's bound is its longest path of dependent steps: a supplier's days start after the permits.
-    by_dept = {s.department: s for s in steps}
+def plan_for(form: ConnectionCreate, *, low_voltage_max_kw: int, guide: Mapping[Utility, Entry]) -> Plan:
+    """The fan-out of a valid application (``steps_for``), timed by ``guide`` (限时办结: each chosen utility's
+    catalogue entry in force): a supplier takes the working days of its own utility's entry, a permit those of the
+    first entry that has it; the whole is the longest chain of them, never beyond the largest committed time limit
+    of the entries.
 
-    def finish(step: Step) -> int:
-        return step.working_days + max((finish(by_dept[d]) for d in step.depends_on), default=0)
-
-    return max((finish(s) for s in steps), default=0)
+    Raises ``ValueError`` when no utility is chosen (``validate`` refuses that first), or one has no entry.
+    """
+    steps = steps_for(form, low_voltage_max_kw=low_voltage_max_kw)
+    utilities = chosen_utilities(form.utilities)
+    missing = [u.value for u in utilities if u not in guide]
+    if missing:
+        raise ValueError(f"no catalogue entry for {', '.join(missing)}")
+    return timed_plan(steps, [guide[u] for u in utilities], own={u.department: guide[u] for u in utilities})
 
 
 # --- Validation (一次告知: every problem at once) -------------------------------------------------------------
@@ -517,8 +482,8 @@ def supplement_problems(before: ConnectionCreate, after: ConnectionCreate, *,
                         low_voltage_max_kw: int) -> list[FieldProblem]:
     """A supplement (补正) corrects an application; it may not change whom it asks: the same utilities and
     the same permits, so the tasks already under way stay the application's tasks."""
-    old = plan_for(before, low_voltage_max_kw=low_voltage_max_kw).departments
-    new = plan_for(after, low_voltage_max_kw=low_voltage_max_kw).departments if chosen_utilities(
+    old = [s.department for s in steps_for(before, low_voltage_max_kw=low_voltage_max_kw)]
+    new = [s.department for s in steps_for(after, low_voltage_max_kw=low_voltage_max_kw)] if chosen_utilities(
         after.utilities) else []
     if old == new:
         return []

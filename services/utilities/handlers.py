@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from nats.aio.msg import Msg
@@ -26,7 +26,7 @@ from services.utilities.models import (
 )
 from shared.applications import ApplicationFlow, TaskDetails, lock_row
 from shared.bus import ConsumerSpec
-from shared.catalogue import catalogue_for
+from shared.catalogue import guide_of
 from shared.departments import Department
 from shared.events import (
     CloudEvent,
@@ -43,7 +43,6 @@ from shared.readmodels import enterprise_view_consumers
 from shared.records import DepartmentTask, utcnow
 from shared.service import ServiceRuntime
 from shared.settings import get_settings
-from shared.workdays import add_working_days, local_today
 
 log = logging.getLogger("onestop.utilities")
 
@@ -60,14 +59,13 @@ def form_of(app: ConnectionApplication) -> ConnectionCreate:
     return FORM.read(app.form, app.form_version)
 
 
-def connection_plan(form: ConnectionCreate, day: date) -> Plan:
-    """A connection's plan with the time limits of the catalogue's items in force on ``day`` (限时办结: a new
-    catalogue changes them without a code change)."""
-    settings = get_settings()
-    catalogue = catalogue_for(settings)
-    items = domain.catalogue_items(form, low_voltage_max_kw=settings.low_voltage_max_kw)
-    guide = {utility: catalogue.entry(code, day) for utility, code in items.items()}
-    return domain.plan_for(form, low_voltage_max_kw=settings.low_voltage_max_kw, guide=guide)
+def connection_plan(form: ConnectionCreate, submitted_at: datetime) -> Plan:
+    """A connection's plan with the time limits of the catalogue's items in force the day it was submitted
+    (限时办结: a new catalogue changes them without a code change)."""
+    low_voltage_max_kw = get_settings().low_voltage_max_kw
+    items = domain.catalogue_items(form, low_voltage_max_kw=low_voltage_max_kw)
+    guide = {utility: guide_of(code, submitted_at) for utility, code in items.items()}
+    return domain.plan_for(form, low_voltage_max_kw=low_voltage_max_kw, guide=guide)
 
 
 def plan_of(app: ConnectionApplication) -> Plan:
@@ -76,7 +74,7 @@ def plan_of(app: ConnectionApplication) -> Plan:
     if app.kind == TRANSFER:
         return Plan(tuple(Step(Department(u), "account_transfer", (), TRANSFER_WORKING_DAYS) for u in app.utilities),
                     TRANSFER_WORKING_DAYS)
-    return connection_plan(form_of(app), local_today(app.created_at))
+    return connection_plan(form_of(app), app.created_at)
 
 
 def task_details(app: ConnectionApplication, _tasks: Sequence[DepartmentTask] = ()) -> TaskDetails:
@@ -218,7 +216,6 @@ async def start_linked_transfer(uow: UnitOfWork, transfer: TransferCompleted) ->
         transfer={"transfer_id": transfer.transfer_id, "number": transfer.number, "unit_number": transfer.unit_number,
                   "accounts": [{"account_number": a.account_number, "utility": a.utility, "owner": a.owner}
                                for a in accounts]},
-        due_at=add_working_days(now, TRANSFER_WORKING_DAYS).at,
     )
     await FLOW.submit(uow, app, district_code=transfer.district_code, now=now)
     return app

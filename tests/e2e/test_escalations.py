@@ -1,20 +1,33 @@
 """办不成事 end to end through the gateway: an applicant whose registration waits on the bank (left to people in
 the test stack) escalates it; the supervisors' queue has it with its due time, the bank is named in the
-announcement the departments read, the supervisor upholds it, and the applicant sees both the escalation and the
-outcome on the application and in its live progress. Nobody else escalates another's application, and only
-supervisors read the queue."""
+announcement, the supervisor upholds it, and the applicant sees both the escalation and the outcome on the
+application and in its live progress. The bank's back office, connected with the bank's own credentials, reads
+both on its own conversation and answers nothing; another department cannot read them. Nobody else escalates
+another's application, and only supervisors read the queue."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import nats
 import pytest
+from nats.js.api import ConsumerConfig
+from nats.js.errors import APIError
 
+from examples.department_backoffice import SimulatedDepartment
 from services.stack import Stack
+from shared.bus import Bus
+from shared.departments import Department
+from shared.events import TASKS_STREAM, TaskEscalated
+from shared.natsauth import department_identity, escalations_consumer, seed_path
 from tests.sse import SseEvent, read_events
-from tests.support import Api, dump, eventually, registration_body, stream_events
+from tests.support import Api, connect_to_stack, dump, eventually, registration_body, stream_events
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 STUCK = {"reason": "stuck", "description": "银行开户预约提交三天了没有任何回音，电话也打不通。"}
@@ -39,10 +52,67 @@ async def escalate(api: Api, who: str, app_id: str, body: dict[str, Any], *roles
     return await api.http.post(f"/api/v1/applications/{app_id}/escalations", json=body, headers=headers)
 
 
+@asynccontextmanager
+async def back_office(stack: Stack, department: Department, service: str) -> AsyncIterator[SimulatedDepartment]:
+    """The department's back office (the example client) reading only its escalation notices, connected with the
+    department's own credentials; its requests are left alone (the bank's tasks wait for people here)."""
+    identity = department_identity(department).name
+    bus = Bus(stack.env["ONESTOP_NATS_URL"], name=f"test-{identity}", manage_streams=False,
+              seed=seed_path(Path(stack.env["ONESTOP_NATS_CREDENTIALS_DIR"]), identity))
+    office = SimulatedDepartment(bus, department, reject_ratio=0.0, delay=0.0, service=service)
+    bus.start()
+    bus.consume(office.notices())
+    try:
+        yield office
+    finally:
+        await bus.close()
+
+
+def noted(office: SimulatedDepartment, escalation_id: str, status: str) -> TaskEscalated | None:
+    return next((n for n in office.escalations if n.escalation_id == escalation_id and n.status == status), None)
+
+
+REFUSED = (nats.errors.TimeoutError, APIError, asyncio.TimeoutError)
+
+
+async def another_department_cannot_read(stack: Stack, escalation_id: str, banks_consumer: str) -> None:
+    """Tax, with its own valid credentials: no consumer of the bank's notices, under its name or the bank's, and
+    no reading from the bank's own consumer. Its own notices it may read, and the bank's are not among them."""
+    nc = await connect_to_stack(stack, department_identity(Department.tax).name)
+    try:
+        js = nc.jetstream(timeout=2)
+        for name, subject in ((escalations_consumer("dept-tax"), "task.*.bank.escalated"),
+                              (escalations_consumer("dept-registration-tax"), "task.registration.bank.escalated"),
+                              (banks_consumer, "task.registration.bank.escalated")):
+            with pytest.raises(REFUSED):
+                await js.add_consumer(TASKS_STREAM, ConsumerConfig(name=name, durable_name=name,
+                                                                   filter_subject=subject))
+        stolen = await js.pull_subscribe_bind(durable=banks_consumer, stream=TASKS_STREAM)
+        with pytest.raises(REFUSED):
+            await stolen.fetch(1, timeout=1.0)
+        own = escalations_consumer("dept-registration-tax")
+        await js.add_consumer(TASKS_STREAM, ConsumerConfig(name=own, durable_name=own,
+                                                           filter_subject="task.registration.tax.escalated"))
+        mine = await js.pull_subscribe_bind(durable=own, stream=TASKS_STREAM)
+        try:
+            seen = await mine.fetch(100, timeout=1.0)
+        except nats.errors.TimeoutError:
+            seen = []
+        assert all(escalation_id not in m.data.decode() for m in seen)
+    finally:
+        await nc.close()
+
+
 async def test_a_stuck_application_is_escalated_upheld_and_the_applicant_sees_it(api: Api, stack: Stack) -> None:
+    async with back_office(stack, Department.bank, "registration") as bank_office:
+        await escalated_upheld_and_seen(api, stack, bank_office)
+
+
+async def escalated_upheld_and_seen(api: Api, stack: Stack, bank_office: SimulatedDepartment) -> None:
     applicant = f"stuck-{uuid.uuid4().hex[:6]}"
     app = await waiting_on_the_bank(api, applicant)
     app_id = app["id"]
+    bank_task = next(t for t in app["tasks"] if t["department"] == "bank")
 
     def resolved(seen: list[SseEvent]) -> bool:
         return any(e.event == "escalation.resolved" for e in seen)
@@ -87,6 +157,17 @@ async def test_a_stuck_application_is_escalated_upheld_and_the_applicant_sees_it
     told = await eventually(lambda: announced("raised"), what="the escalation's announcement")
     assert told["departments"] == ["bank"] and told["application_number"] == app["number"]
 
+    # The bank's own back office reads it on its own conversation, with its task and the supervisors' due time.
+    async def bank_noted(status: str) -> TaskEscalated | None:
+        return noted(bank_office, escalation["id"], status)
+
+    notice = await eventually(lambda: bank_noted("open"), what="the bank's back office to read the escalation")
+    assert (notice.service, notice.department, notice.task_id, notice.task_status, notice.reason) == (
+        "registration", Department.bank, bank_task["id"], "requested", "stuck")
+    assert notice.application_number == app["number"]
+    assert notice.due_at == datetime.fromisoformat(escalation["due_at"]).replace(tzinfo=notice.due_at.tzinfo)
+    await another_department_cannot_read(stack, escalation["id"], escalations_consumer("dept-registration-bank"))
+
     outcome = {"outcome": "upheld", "note": "已督促银行今日内联系申请人。"}
     path = f"/api/v1/supervision/escalations/{escalation['id']}/outcome"
     assert (await api.http.post(path, json=outcome, headers=await api.as_(applicant))).status_code == 403
@@ -99,11 +180,19 @@ async def test_a_stuck_application_is_escalated_upheld_and_the_applicant_sees_it
                                   headers=supervisor)
     assert unknown.status_code == 404, dump(unknown)
     assert (await eventually(lambda: announced("resolved"), what="the outcome's announcement"))["outcome"] == "upheld"
+    outcome_noted = await eventually(lambda: bank_noted("upheld"), what="the bank's back office to read the outcome")
+    assert outcome_noted.note == "已督促银行今日内联系申请人。" and not outcome_noted.reannounced  # not overdue yet
+
+    # A notice is not work: the bank's back office answered neither, and its task still waits for a person.
+    answers = await stream_events(stack, TASKS_STREAM, "task.registration.bank.resolved")
+    assert bank_task["id"] not in {e.data["task_id"] for e in answers}
 
     # The applicant sees both on the application and in its live progress.
     shown = (await api.get(applicant, f"/api/v1/registrations/{app_id}")).json()["escalations"]
     assert [(e["id"], e["status"], e["outcome_note"]) for e in shown] == [
         (escalation["id"], "upheld", "已督促银行今日内联系申请人。")]
+    tasks = (await api.get(applicant, f"/api/v1/registrations/{app_id}")).json()["tasks"]
+    assert next(t for t in tasks if t["department"] == "bank")["status"] == "requested"
     stream = await asyncio.wait_for(listening, 60)
     steps = [(e.event, e.data["status"]) for e in stream.events if e.event.startswith("escalation.")]
     assert steps == [("escalation.raised", "open"), ("escalation.resolved", "upheld")]

@@ -7,13 +7,14 @@ import pytest
 
 from shared.events import (
     EnterpriseRegistered,
+    TaskEscalated,
     TaskOutcome,
     TaskRequested,
     TaskResolved,
     make_event,
     provenance_problem,
 )
-from shared.natsauth import department_identity, service_identity
+from shared.natsauth import department_consumer_filters, department_identity, service_identity
 from shared.records import utcnow
 from shared.settings import DEV_JWT_SECRET, DEV_MATERIAL_LINK_SECRET, Settings
 
@@ -82,3 +83,33 @@ def test_permissions_name_only_a_partys_own_subjects() -> None:
     assert not any(s.startswith(("registration.", "deregistration.", "$JS.API.STREAM")) for s in tax.publish)
     registration = service_identity("registration")
     assert "registration.>" in registration.publish and "deregistration.>" not in registration.publish
+
+
+def escalated(department: str, *, source: str) -> object:
+    now = utcnow()
+    data = TaskEscalated(escalation_id="e", application_id="a", application_number="n", service="registration",
+                         department=department, reason="stuck", status="open", application_status="in_progress",  # type: ignore[arg-type]
+                         due_at=now, raised_at=now)
+    return make_event(f"task.registration.{department}.escalated", data, source_service=source)
+
+
+def test_an_escalation_notice_comes_from_its_service_only() -> None:
+    assert provenance_problem("task.registration.bank.escalated", escalated("bank", source="registration")) is None
+    # Not from the department (nor another), not for another department, not from another service.
+    assert provenance_problem("task.registration.bank.escalated", escalated("bank", source="department/bank"))
+    assert provenance_problem("task.registration.bank.escalated", escalated("tax", source="registration"))
+    assert provenance_problem("task.deregistration.bank.escalated", escalated("bank", source="registration"))
+    assert provenance_problem("task.registration.bank.escalated", escalated("bank", source="deregistration"))
+
+
+def test_a_department_consumes_its_own_requests_and_escalations_and_publishes_neither() -> None:
+    filters = department_consumer_filters("bank")
+    assert ("dept-bank", "task.*.bank.requested") in filters
+    assert ("dept-bank-escalations", "task.*.bank.escalated") in filters
+    assert ("dept-registration-bank-escalations", "task.*.bank.escalated") in filters
+    assert all(".bank." in subject for _, subject in filters)
+    bank = department_identity("bank")
+    creates = [s for s in bank.publish if s.startswith("$JS.API.CONSUMER.CREATE.")]
+    assert "$JS.API.CONSUMER.CREATE.TASKS.dept-bank-escalations.task.*.bank.escalated" in creates
+    assert all(s.endswith((".task.*.bank.requested", ".task.*.bank.escalated")) for s in creates)
+    assert not any(s.endswith(("escalated", "requested")) for s in bank.publish if s.startswith("task."))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Iterable
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,17 +17,26 @@ import pytest
 from pydantic import BaseModel
 
 from services.deregistration import domain as deregistration
+from services.deregistration import handlers as deregistration_handlers
 from services.realestate import domain as realestate
 from services.realestate import handlers as realestate_handlers
 from services.realestate.forms import TransferCreate, TransferMortgageIn
 from services.registration import domain as registration
+from services.registration import handlers as registration_handlers
+from services.registration.forms import FORM as REGISTRATION_FORM
 from services.registration.forms import ChangeCreate, PackageIn, RegistrationCreate
+from services.registration.models import RegistrationApplication
 from services.utilities import domain as utilities
+from services.utilities import handlers as utilities_handlers
 from services.utilities.forms import ConnectionCreate, ExternalWorksIn, UtilitiesIn
 from shared import catalogue, registry
-from shared.catalogue import Catalogue, CatalogueError, Entry, UnknownItem, load_catalogue
-from shared.fanout import Plan
+from shared.catalogue import Catalogue, CatalogueError, Entry, UnknownItem, load_catalogue, timed_plan
+from shared.departments import Department
+from shared.fanout import Plan, Step
 from shared.money import yuan_to_fen
+from shared.settings import get_settings
+from shared.workdays import LOCAL_TZ
+from tests.support import EXAMPLE_REGISTRATION
 
 DAY = date(2026, 3, 2)
 SHIPPED = Path(catalogue.__file__).parent / "data" / catalogue.CATALOGUE_FILE
@@ -406,6 +415,18 @@ def plan_steps(plan: Plan) -> StepSet:
             for s in plan.steps}
 
 
+def at(day: date, hour: int = 10) -> datetime:
+    """A moment of ``day`` in Jiangmen, when an application was submitted."""
+    return datetime.combine(day, time(hour), LOCAL_TZ)
+
+
+def utility_plan(cat: Catalogue, form: ConnectionCreate, day: date = DAY) -> Plan:
+    """A connection's plan timed by ``cat``'s entries of its utilities on ``day``."""
+    items = utilities.catalogue_items(form, low_voltage_max_kw=utilities.LOW_VOLTAGE_MAX_KW_DEFAULT)
+    guide = {u: cat.entry(code, day) for u, code in items.items()}
+    return utilities.plan_for(form, low_voltage_max_kw=utilities.LOW_VOLTAGE_MAX_KW_DEFAULT, guide=guide)
+
+
 PACKAGES: dict[str, frozenset[str]] = {
     "seal": frozenset({"seal_chosen"}), "tax": frozenset({"tax_chosen"}),
     "social_insurance": frozenset({"social_insurance_chosen"}), "housing_fund": frozenset({"housing_fund_chosen"}),
@@ -416,11 +437,11 @@ PACKAGES: dict[str, frozenset[str]] = {
 @pytest.mark.parametrize("chosen", [(), ("tax",), ("seal", "bank_account"), tuple(PACKAGES)])
 def test_the_opening_steps_and_time_limit_are_registrations_plan(cat: Catalogue, chosen: tuple[str, ...]) -> None:
     package = PackageIn(**{name: name in chosen for name in PACKAGES})
-    plan = registration.plan_for(partial(RegistrationCreate, package=package))
-    circumstances = set().union(*(PACKAGES[name] for name in chosen))
     opening = cat.entry("enterprise_opening", DAY)
+    plan = registration.plan_for(partial(RegistrationCreate, package=package), opening)
+    circumstances = set().union(*(PACKAGES[name] for name in chosen))
     assert catalogue_steps(opening, circumstances) == plan_steps(plan)
-    assert opening.time_limit_working_days == plan.working_days == registration.WHOLE_TIME_LIMIT_WORKING_DAYS
+    assert opening.time_limit_working_days == plan.working_days == 1  # 11110: within one working day
 
 
 @pytest.mark.parametrize(("kind", "fields", "code", "circumstances"), [
@@ -431,9 +452,10 @@ def test_the_opening_steps_and_time_limit_are_registrations_plan(cat: Catalogue,
 def test_change_and_move_steps_and_time_limits_are_registrations_plan(cat: Catalogue, kind: str, fields: list[str],
                                                                       code: str, circumstances: set[str]) -> None:
     form = partial(ChangeCreate, kind=kind, **{f: "x" for f in fields})
-    plan = registration.change_plan(kind, registration.changed_fields(form))
+    plan = registration.change_plan(kind, registration.changed_fields(form), cat.entry(code, DAY))
+    assert registration.CATALOGUE_ITEMS[kind] == code
     assert catalogue_steps(cat.entry(code, DAY), circumstances) == plan_steps(plan)
-    assert cat.time_limit(code, DAY) == plan.working_days == registration.CHANGE_TIME_LIMIT_WORKING_DAYS
+    assert cat.time_limit(code, DAY) == plan.working_days == 1
 
 
 HELD = {"hrss": "hrss_registered", "medicare": "medicare_registered", "hpf": "hpf_registered",
@@ -450,12 +472,13 @@ def test_deregistration_departments_and_time_limits_are_its_plans(cat: Catalogue
                                                                   tax_circumstance: str, registered_with: set[str],
                                                                   tax: bool) -> None:
     holdings = deregistration.Holdings(frozenset(registered_with), has_tax_matters=tax)
-    plan = deregistration.plan_for(procedure, holdings)
-    circumstances = {HELD[d] for d in registered_with} | ({tax_circumstance} if tax else set())
     e = cat.entry(code, DAY)
+    plan = deregistration.plan_for(procedure, holdings, e)
+    circumstances = {HELD[d] for d in registered_with} | ({tax_circumstance} if tax else set())
     assert catalogue_steps(e, circumstances) == plan_steps(plan)
     # The time limit is the plan's with everything held: every department, the longest chain.
-    everything = deregistration.plan_for(procedure, deregistration.Holdings(frozenset(HELD), customs_registered=True))
+    everything = deregistration.plan_for(procedure, deregistration.Holdings(frozenset(HELD), customs_registered=True),
+                                         e)
     assert e.time_limit_working_days == everything.working_days
     assert set(e.departments) == set(everything.departments)
 
@@ -497,32 +520,35 @@ def test_utility_steps_and_time_limits_are_the_utilities_plan(cat: Catalogue, co
                                                               works: tuple[str, ...]) -> None:
     external = ExternalWorksIn(**{k: v for w in works for k, v in WORKS[w].items()})
     form = partial(ConnectionCreate, utilities=UtilitiesIn.model_validate(UTILITY_FORMS[code]), external_works=external)
-    plan = utilities.plan_for(form, low_voltage_max_kw=utilities.LOW_VOLTAGE_MAX_KW_DEFAULT)
+    plan = utility_plan(cat, form)
     e = cat.entry(code, DAY)
     circumstances = set(works) & {c.code for c in e.circumstances}
     assert catalogue_steps(e, circumstances) == plan_steps(plan)
     # The committed limit is the plan's when the works need every permit.
     every = partial(ConnectionCreate, utilities=form.utilities, external_works=ExternalWorksIn(
         dig_city_road=True, occupy_green_space=True, highway=True))
-    assert e.time_limit_working_days == utilities.plan_for(
-        every, low_voltage_max_kw=utilities.LOW_VOLTAGE_MAX_KW_DEFAULT).working_days
+    assert e.time_limit_working_days == utility_plan(cat, every).working_days
     for s in e.steps:
         if s.department in utilities.PERMIT_KINDS:  # 并联审批 within 5 working days (§18)
-            assert s.working_days == utilities.PERMITS_WORKING_DAYS
+            assert s.working_days == 5
 
 
 def test_low_voltage_power_within_the_threshold_needs_no_permits(cat: Catalogue) -> None:
     e = cat.entry("power_low_voltage_connection", DAY)
     assert e.departments == (utilities.Utility.power.department,)
     assert not set(e.departments) & set(utilities.PERMIT_KINDS)
-    assert cat.time_limit("power_low_voltage_connection", DAY) == utilities.POWER_LOW_VOLTAGE_WORKING_DAYS
+    low = partial(ConnectionCreate, utilities=UtilitiesIn.model_validate(UTILITY_FORMS["power_low_voltage_connection"]),
+                  external_works=ExternalWorksIn(dig_city_road=True))
+    assert cat.time_limit("power_low_voltage_connection", DAY) == utility_plan(cat, low).working_days == 5
 
 
 @pytest.mark.parametrize(("code", "mortgage"), [("property_transfer", None),
                                                 ("mortgaged_transfer", TransferMortgageIn(existing="repay"))])
 def test_transfer_steps_and_time_limits_are_the_realestate_plan(cat: Catalogue, code: str,
                                                                 mortgage: TransferMortgageIn | None) -> None:
-    plan = realestate.plan_for(partial(TransferCreate, mortgage=mortgage))
+    form = partial(TransferCreate, mortgage=mortgage)
+    assert realestate.catalogue_item(form) == code
+    plan = realestate.plan_for(form, cat.entry(code, DAY))
     assert catalogue_steps(cat.entry(code, DAY), set()) == plan_steps(plan)
     assert cat.time_limit(code, DAY) == plan.working_days <= realestate.LEGAL_MAX_WORKING_DAYS
 
@@ -530,9 +556,124 @@ def test_transfer_steps_and_time_limits_are_the_realestate_plan(cat: Catalogue, 
 @pytest.mark.parametrize(("code", "kind"), [("mortgage_registration", realestate_handlers.MORTGAGE),
                                             ("mortgage_release", realestate_handlers.MORTGAGE_RELEASE)])
 def test_mortgage_steps_and_time_limits_are_the_realestate_plan(cat: Catalogue, code: str, kind: str) -> None:
-    plan = realestate_handlers.plan_of(cast(Any, SimpleNamespace(kind=kind)))
+    plan = realestate_handlers.plan_of(cast(Any, SimpleNamespace(kind=kind, created_at=at(DAY))))
     assert catalogue_steps(cat.entry(code, DAY), set()) == plan_steps(plan)
-    assert catalogue.time_limit(code, DAY) == realestate_handlers.MORTGAGE_REVIEW_WORKING_DAYS
+    assert catalogue.time_limit(code, DAY) == plan.working_days == 1
+
+
+# --- 限时办结: the catalogue's figures, not the code's -----------------------------------------------------------
+#
+# A later version of an item with other working days and time limits (ONESTOP_CATALOGUE_PATH): an application
+# submitted from its first day is planned by it, one submitted the day before by the version it was accepted under.
+
+LATER = date(2027, 3, 1)
+SLOWER: dict[str, tuple[int, dict[str, int]]] = {  # item: (time limit, working days by department)
+    "enterprise_opening": (3, {"samr": 2}),
+    "enterprise_change": (2, {"samr": 1, "tax": 1}),
+    "simplified_deregistration": (10, {"tax": 4, "samr": 2, "bank": 5}),
+    "property_transfer": (4, {"nr": 2, "tax": 2, "bank": 3}),
+    "mortgage_registration": (2, {"nr": 2}),
+    "water_connection": (12, {"water": 7}),
+}
+
+
+def with_later_versions(data: dict[str, Any]) -> dict[str, Any]:
+    """The data with a version from ``LATER`` of every item in ``SLOWER``, placed after its last version."""
+    for code, (limit, days) in SLOWER.items():
+        last = [e for e in data["entries"] if e["code"] == code][-1]
+        later = json.loads(json.dumps(last))
+        later["effective_from"] = LATER.isoformat()
+        later["time_limit_working_days"] = limit
+        for step in later["steps"]:
+            step["working_days"] = days.get(step["department"], step["working_days"])
+        data["entries"].insert(data["entries"].index(last) + 1, later)
+    return data
+
+
+@pytest.fixture
+def later_catalogue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The catalogue in use is the shipped one with the later versions: the services read it, no code changed."""
+    monkeypatch.setenv("ONESTOP_CATALOGUE_PATH", str(write(tmp_path, with_later_versions(shipped_data()))))
+    get_settings.cache_clear()
+    yield catalogue.default_catalogue()
+    monkeypatch.delenv("ONESTOP_CATALOGUE_PATH")
+    get_settings.cache_clear()
+
+
+def step_days(plan: Plan) -> dict[str, int]:
+    return {s.department.value: s.working_days for s in plan.steps}
+
+
+def test_a_step_takes_its_own_entrys_days_and_the_whole_is_capped_by_the_time_limit(cat: Catalogue) -> None:
+    water, gas = cat.entry("water_connection", DAY), cat.entry("gas_connection", DAY)
+    steps = [Step(Department.urban, "permit"), Step(Department.water, "w", (Department.urban,)),
+             Step(Department.gas, "g", (Department.urban,))]
+    plan = timed_plan(steps, [water, gas], own={Department.gas: gas})
+    assert step_days(plan) == {"urban": 5, "water": 5, "gas": 5} and plan.working_days == 10
+    # A department no entry has a step for has the item's whole time limit, and the chain never exceeds it.
+    stranger = timed_plan([Step(Department.samr, "x"), Step(Department.customs, "y", (Department.samr,))],
+                          cat.entry("suspension", DAY))
+    assert step_days(stranger) == {"samr": 1, "customs": 1} and stranger.working_days == 1
+    with pytest.raises(ValueError, match="at least one catalogue entry"):
+        timed_plan(steps, [])
+
+
+def test_registration_follows_the_catalogue_in_force_the_day_it_was_submitted(later_catalogue: Catalogue) -> None:
+    form = RegistrationCreate.model_validate(EXAMPLE_REGISTRATION)
+
+    def opening(submitted: datetime) -> Plan:
+        return registration_handlers.plan_of(RegistrationApplication(
+            number="n", applicant="a", submitted_by="a", status="in_progress", kind="opening",
+            enterprise_name=form.enterprise.name, district_code="440703", entity_type="limited_company", address="x",
+            form=form.model_dump(mode="json"), form_version=REGISTRATION_FORM.version, created_at=submitted))
+
+    before, after = opening(at(LATER - timedelta(days=1), 23)), opening(at(LATER, 8))
+    assert set(step_days(before).values()) == {1} and before.working_days == 1
+    assert step_days(after)["samr"] == 2 and step_days(after)["tax"] == 1
+    assert after.working_days == 3  # samr's two days, then a day for the others: within the new time limit
+    change = registration.change_plan("change", ["name"], later_catalogue.entry("enterprise_change", LATER))
+    assert step_days(change) == {"samr": 1, "tax": 1} and change.working_days == 2
+
+
+def test_deregistration_follows_the_catalogue_in_force_the_day_it_was_submitted(later_catalogue: Catalogue) -> None:
+    holdings = {"registered_with": ["bank"], "has_tax_matters": True, "customs_registered": False}
+
+    def plan(submitted: datetime, notice_kind: str) -> Plan:
+        return deregistration_handlers.plan_of(cast(Any, SimpleNamespace(
+            procedure="simplified", notice_kind=notice_kind, holdings=holdings, created_at=submitted)))
+
+    assert step_days(plan(at(LATER - timedelta(days=1)), "public_notice")) == {"tax": 3, "samr": 1, "bank": 3}
+    later = plan(at(LATER), "public_notice")
+    assert step_days(later) == {"tax": 4, "samr": 2, "bank": 5}
+    assert later.working_days == 10  # the chain is 11 working days: the time limit caps it
+    # A 个体工商户's simplified deregistration is another item, not changed here.
+    assert step_days(plan(at(LATER), "objection_window")) == {"tax": 3, "samr": 1, "bank": 3}
+
+
+def test_realestate_follows_the_catalogue_in_force_the_day_it_was_filed(later_catalogue: Catalogue) -> None:
+    transfer = realestate.plan_for(partial(TransferCreate, mortgage=None),
+                                   later_catalogue.entry("property_transfer", LATER))
+    assert step_days(transfer) == {"nr": 2, "housing": 1, "tax": 2, "bank": 3}
+    assert transfer.working_days == 4  # tax then payment is 5: the time limit caps it
+
+    def mortgage(submitted: datetime) -> Plan:
+        return realestate_handlers.plan_of(cast(Any, SimpleNamespace(kind=realestate_handlers.MORTGAGE,
+                                                                     created_at=submitted)))
+
+    assert step_days(mortgage(at(LATER - timedelta(days=1)))) == {"nr": 1}
+    assert step_days(mortgage(at(LATER))) == {"nr": 2} and mortgage(at(LATER)).working_days == 2
+
+
+def test_utilities_follow_the_catalogue_in_force_the_day_it_was_submitted(later_catalogue: Catalogue) -> None:
+    def water(works: ExternalWorksIn, submitted: datetime) -> Plan:
+        form = partial(ConnectionCreate, utilities=UtilitiesIn.model_validate(UTILITY_FORMS["water_connection"]),
+                       external_works=works)
+        return utilities_handlers.connection_plan(form, submitted)
+
+    assert step_days(water(ExternalWorksIn(), at(LATER - timedelta(days=1)))) == {"water": 5}
+    assert step_days(water(ExternalWorksIn(), at(LATER))) == {"water": 7}
+    dug = water(ExternalWorksIn(dig_city_road=True), at(LATER))
+    assert step_days(dug) == {"urban": 5, "traffic": 5, "water": 7} and dug.working_days == 12
 
 
 # --- Fees from the dated data, and the public view ----------------------------------------------------------------

@@ -11,8 +11,9 @@ import pytest
 from services.deregistration import domain
 from services.deregistration.domain import Filing, Holdings, Investor, Periods, Procedure
 from services.deregistration.schemas import DeregistrationCreate, SuspensionCreate
+from shared.catalogue import load_catalogue
 from shared.departments import Department
-from shared.fanout import TaskStatus, ready_steps
+from shared.fanout import Plan, TaskStatus, ready_steps
 
 ID = "11010519491231002X"
 USCC = "91440700708039146Q"
@@ -21,6 +22,13 @@ REPORT = {"summary": "债权债务已清理完毕，剩余财产已按出资比�
 FULL = Holdings(frozenset({"samr", "psb", "tax", "hrss", "medicare", "hpf", "bank"}), has_tax_matters=True)
 ALL_HELD = Holdings(FULL.registered_with, has_tax_matters=True, customs_registered=True)
 NO_TAX = Holdings(frozenset({"samr", "psb", "hrss", "medicare"}), has_tax_matters=False)
+GUIDES = {Procedure.simplified: "simplified_deregistration", Procedure.general: "general_deregistration"}
+SHIPPED = load_catalogue()
+
+
+def plan_for(procedure: Procedure, holdings: Holdings) -> Plan:
+    """The plan timed by the shipped catalogue's entry of the procedure."""
+    return domain.plan_for(procedure, holdings, SHIPPED.entry(GUIDES[procedure], date(2026, 3, 2)))
 
 
 # --- Which departments a given enterprise needs ----------------------------------------------------------
@@ -62,7 +70,7 @@ def test_simplified_skips_tax_when_the_enterprise_never_had_tax_matters() -> Non
 
 
 def during(plan_procedure: Procedure, holdings: Holdings) -> set[Department]:
-    plan = domain.plan_for(plan_procedure, holdings)
+    plan = plan_for(plan_procedure, holdings)
     return set(domain.asked_during_notice(plan_procedure, plan).departments)
 
 
@@ -74,7 +82,7 @@ def test_rule1_simplified_asks_tax_customs_hrss_medicare_when_the_notice_starts_
 
 
 def test_rule1_simplified_samr_waits_for_every_objecting_department_and_the_accounts_follow_samr() -> None:
-    plan = domain.plan_for(Procedure.simplified, ALL_HELD)
+    plan = plan_for(Procedure.simplified, ALL_HELD)
     assert set(plan.step(Department.samr).depends_on) == {Department.tax, Department.customs, Department.hrss,
                                                           Department.medicare}
     assert plan.step(Department.bank).depends_on == (Department.samr,)
@@ -92,13 +100,13 @@ def test_rule1_simplified_samr_waits_for_every_objecting_department_and_the_acco
 def test_rule1_simplified_samr_alone_is_never_asked_during_the_notice() -> None:
     # Nothing to object with (no tax matters, no insurance): samr has no department before it, yet still waits.
     minimal = Holdings(frozenset({"samr", "bank"}), has_tax_matters=False)
-    plan = domain.plan_for(Procedure.simplified, minimal)
+    plan = plan_for(Procedure.simplified, minimal)
     assert plan.step(Department.samr).depends_on == ()
     assert during(Procedure.simplified, minimal) == set()
 
 
 def test_rule1_general_settles_tax_and_customs_before_samr_and_closes_accounts_after() -> None:
-    plan = domain.plan_for(Procedure.general, ALL_HELD)
+    plan = plan_for(Procedure.general, ALL_HELD)
     assert set(plan.step(Department.samr).depends_on) == {Department.tax, Department.customs}
     for dept in (Department.bank, Department.hpf, Department.hrss, Department.medicare):
         assert plan.step(dept).depends_on == (Department.samr,), dept
@@ -112,7 +120,7 @@ def test_rule1_general_settles_tax_and_customs_before_samr_and_closes_accounts_a
 
 
 def test_general_plan_without_tax_or_customs_lets_samr_go_first() -> None:
-    plan = domain.plan_for(Procedure.general, Holdings(frozenset({"samr", "hrss"}), has_tax_matters=False))
+    plan = plan_for(Procedure.general, Holdings(frozenset({"samr", "hrss"}), has_tax_matters=False))
     assert plan.departments == [Department.samr, Department.hrss]
     assert plan.step(Department.samr).depends_on == ()
     assert plan.step(Department.hrss).depends_on == (Department.samr,)

@@ -38,6 +38,7 @@ from services.realestate.forms import (
     PropertyImport,
     TransferCreate,
 )
+from shared.catalogue import load_catalogue
 from shared.departments import Department as D
 from shared.fanout import TaskStatus as T
 from shared.fanout import ready_steps
@@ -529,7 +530,7 @@ def test_nothing_due_takes_no_payment_and_an_assessment_is_never_negative() -> N
 
 
 def test_review_filing_and_tax_start_together_and_the_payment_follows_the_tax() -> None:
-    plan = domain.plan_for(transfer())
+    plan = domain.plan_for(transfer(), load_catalogue().entry(domain.TRANSFER_ITEM, date(2026, 3, 2)))
     assert plan.departments == [D.nr, D.housing, D.tax, D.bank]
     assert [s.department for s in ready_steps(plan, {})] == [D.nr, D.housing, D.tax]
     assert plan.step(D.bank).depends_on == (D.tax,) and plan.step(D.bank).kind == domain.PAYMENT
@@ -543,7 +544,9 @@ def test_review_filing_and_tax_start_together_and_the_payment_follows_the_tax() 
 def test_with_a_mortgage_part_the_bank_step_carries_the_lenders() -> None:
     f = transfer(mortgage={"existing": "repay", "new_loan": {"lender_uscc": OTHER_BANK, "lender_name": "新银行",
                                                              "amount_yuan": "600000"}})
-    assert domain.plan_for(f).step(D.bank).kind == domain.MORTGAGE_AND_PAYMENT
+    assert domain.catalogue_item(f) == domain.MORTGAGED_TRANSFER_ITEM
+    guide = load_catalogue().entry(domain.catalogue_item(f), date(2026, 3, 2))
+    assert domain.plan_for(f, guide).step(D.bank).kind == domain.MORTGAGE_AND_PAYMENT
     parts = domain.bank_parts(f, title().mortgages)
     assert [(p.role, p.action, p.uscc, p.amount_fen) for p in parts] == [
         (BankRole.payment, BankAction.collect, None, None),

@@ -18,10 +18,15 @@ from services.registration.models import RegistrationApplication
 from services.registration.names import CONFUSABLES, name_key
 from services.registration.schemas import RegistrationCreate
 from shared.applications import merge_supplement
+from shared.catalogue import load_catalogue
 from shared.departments import Department
 from shared.identifiers import generate_org_code, generate_uscc, make_uscc
 from shared.records import DepartmentTask
 from tests.support import EXAMPLE_REGISTRATION
+
+DAY = date(2026, 3, 2)
+SHIPPED = load_catalogue()  # the shipped catalogue's time limits
+OPENING = SHIPPED.entry("enterprise_opening", DAY)
 
 TODAY = date(2026, 11, 29)
 ZHANG = "11010519491231002X"  # the example's legal representative, investor, executive director and manager
@@ -372,7 +377,7 @@ def test_full_ids_only_for_the_departments_that_legally_need_them() -> None:
                                   status="in_progress", kind="opening", enterprise_name=f.enterprise.name,
                                   district_code="440703", entity_type="limited_company", address="x",
                                   form=f.model_dump(mode="json"), form_version=FORM.version)
-    plan = domain.plan_for(f)
+    plan = domain.plan_for(f, OPENING)
     tasks = [DepartmentTask(application_id=app.id, application_number=app.number, service="registration",
                             department=s.department, kind=s.kind, status="waiting", working_days=1)
              for s in plan.steps]
@@ -392,15 +397,15 @@ def test_full_ids_only_for_the_departments_that_legally_need_them() -> None:
 
 
 def test_plan_samr_first_then_only_the_chosen() -> None:
-    plan = domain.plan_for(form())
+    plan = domain.plan_for(form(), OPENING)
     assert plan.departments == [Department.samr, Department.psb, Department.tax, Department.hrss,
                                 Department.medicare]
     assert all(s.depends_on == (Department.samr,) for s in plan.steps[1:])
     assert plan.working_days == 1
-    minimal = domain.plan_for(form(package={"seal": False, "tax": False}))
+    minimal = domain.plan_for(form(package={"seal": False, "tax": False}), OPENING)
     assert minimal.departments == [Department.samr]
     everything = domain.plan_for(form(package={"seal": True, "social_insurance": True, "housing_fund": True,
-                                               "bank_account": True}))
+                                               "bank_account": True}), OPENING)
     assert set(everything.departments) == {Department.samr, Department.psb, Department.tax, Department.hrss,
                                            Department.medicare, Department.hpf, Department.bank}
 
@@ -518,11 +523,12 @@ def test_a_move_goes_to_another_district_of_jiangmen_within_guangdong() -> None:
 
 
 def test_a_change_goes_to_samr_then_tax_unless_only_officers_change() -> None:
-    plan = domain.change_plan("change", ["address", "business_scope"])
+    change = SHIPPED.entry("enterprise_change", DAY)
+    plan = domain.change_plan("change", ["address", "business_scope"], change)
     assert plan.departments == [Department.samr, Department.tax]
     assert plan.step(Department.tax).depends_on == (Department.samr,)
-    assert domain.change_plan("change", ["officers"]).departments == [Department.samr]
-    move = domain.change_plan("move", ["address", "district_code"])
+    assert domain.change_plan("change", ["officers"], change).departments == [Department.samr]
+    move = domain.change_plan("move", ["address", "district_code"], SHIPPED.entry("enterprise_move", DAY))
     assert [s.kind for s in move.steps] == ["move_registration", "tax_move"]
 
 

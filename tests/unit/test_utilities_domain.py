@@ -15,13 +15,15 @@ from pydantic import ValidationError
 from services.utilities import domain
 from services.utilities.domain import FeeTable, Stage, Utility
 from services.utilities.forms import FORM, ConnectionCreate, ExternalWorksIn, PowerIn
+from shared.catalogue import Catalogue, load_catalogue
 from shared.departments import Department as D
-from shared.fanout import TaskStatus, ready_steps
+from shared.fanout import Plan, TaskStatus, ready_steps
 from shared.workdays import LOCAL_TZ, WorkdayArrangement, add_working_days
 
 USCC = "91440700708039146Q"
 CREDIT_ON = frozenset({"440703"})  # 蓬江区 has 信用+报装 switched on in these tests
 MAX_KW = domain.LOW_VOLTAGE_MAX_KW_DEFAULT
+SHIPPED = load_catalogue()  # its time limits: permits 5 working days, low-voltage power 5, high-voltage 22, others 5
 ALL = tuple(Utility)
 
 
@@ -37,6 +39,13 @@ def form(**changes: Any) -> ConnectionCreate:
     }
     data.update(changes)
     return ConnectionCreate.model_validate(data)
+
+
+def plan_for(f: ConnectionCreate, *, low_voltage_max_kw: int, catalogue: Catalogue = SHIPPED) -> Plan:
+    """The plan timed by the catalogue's entries of the chosen utilities (the shipped file's by default)."""
+    items = domain.catalogue_items(f, low_voltage_max_kw=low_voltage_max_kw)
+    guide = {u: catalogue.entry(code, date(2026, 3, 2)) for u, code in items.items()}
+    return domain.plan_for(f, low_voltage_max_kw=low_voltage_max_kw, guide=guide)
 
 
 def works(**flags: bool) -> ExternalWorksIn:
@@ -137,8 +146,8 @@ def test_the_threshold_is_a_parameter() -> None:
     assert domain.is_zero_approval_power(PowerIn(voltage="low", capacity_kw=200), 200)
     assert not domain.is_zero_approval_power(PowerIn(voltage="low", capacity_kw=150), 100)
     power_only = form(utilities={"power": {"voltage": "low", "capacity_kw": 200}})
-    assert domain.plan_for(power_only, low_voltage_max_kw=200).departments == [D.power]
-    assert domain.plan_for(power_only, low_voltage_max_kw=160).departments == [D.urban, D.traffic, D.greening,
+    assert plan_for(power_only, low_voltage_max_kw=200).departments == [D.power]
+    assert plan_for(power_only, low_voltage_max_kw=160).departments == [D.urban, D.traffic, D.greening,
                                                                                  D.power]
 
 
@@ -146,7 +155,7 @@ def test_the_threshold_is_a_parameter() -> None:
 
 
 def test_permits_are_requested_all_at_once_each_within_5_working_days() -> None:
-    plan = domain.plan_for(form(), low_voltage_max_kw=MAX_KW)
+    plan = plan_for(form(), low_voltage_max_kw=MAX_KW)
     permits = [plan.step(d) for d in (D.urban, D.traffic, D.greening)]
     assert all(s.depends_on == () and s.working_days == 5 for s in permits)
     assert [s.department for s in ready_steps(plan, {})] == [D.urban, D.traffic, D.greening, D.power]
@@ -158,7 +167,7 @@ def test_permits_are_requested_all_at_once_each_within_5_working_days() -> None:
 
 
 def test_each_utilitys_construction_waits_for_every_permit() -> None:
-    plan = domain.plan_for(form(), low_voltage_max_kw=MAX_KW)
+    plan = plan_for(form(), low_voltage_max_kw=MAX_KW)
     permits = (D.urban, D.traffic, D.greening)
     for dept in (D.water, D.gas, D.telecom, D.cabletv):
         assert plan.step(dept).depends_on == permits
@@ -170,36 +179,34 @@ def test_each_utilitys_construction_waits_for_every_permit() -> None:
 
 
 def test_low_voltage_power_does_not_wait_for_permits() -> None:
-    plan = domain.plan_for(form(), low_voltage_max_kw=MAX_KW)
+    plan = plan_for(form(), low_voltage_max_kw=MAX_KW)
     assert plan.step(D.power).depends_on == ()
-    assert plan.step(D.power).working_days == domain.POWER_LOW_VOLTAGE_WORKING_DAYS
+    assert plan.step(D.power).working_days == 5
 
 
 def test_high_voltage_power_waits_for_the_permits_of_its_works() -> None:
     f = form(utilities={"power": {"voltage": "high", "capacity_kw": 800}})
-    plan = domain.plan_for(f, low_voltage_max_kw=MAX_KW)
+    plan = plan_for(f, low_voltage_max_kw=MAX_KW)
     assert plan.step(D.power).depends_on == (D.urban, D.traffic, D.greening)
-    assert plan.working_days == domain.PERMITS_WORKING_DAYS + domain.POWER_HIGH_VOLTAGE_WORKING_DAYS
+    assert plan.working_days == 5 + 22
 
 
 def test_one_task_per_chosen_utility_and_none_for_the_rest() -> None:
     f = form(utilities={"water": {"diameter_mm": 25}, "cabletv": {}}, external_works={})
-    plan = domain.plan_for(f, low_voltage_max_kw=MAX_KW)
+    plan = plan_for(f, low_voltage_max_kw=MAX_KW)
     assert plan.departments == [D.water, D.cabletv]
     assert all(s.depends_on == () for s in plan.steps)  # no works, no permits to wait for
-    assert plan.working_days == max(domain.WATER_WORKING_DAYS, domain.CABLETV_WORKING_DAYS)
+    assert plan.working_days == 5  # water and cable TV side by side
 
 
 def test_the_plan_bounds_the_whole_by_its_longest_chain() -> None:
-    plan = domain.plan_for(form(), low_voltage_max_kw=MAX_KW)
-    longest_supplier = max(domain.utility_working_days(u) for u in (Utility.water, Utility.gas, Utility.telecom,
-                                                                     Utility.cabletv))
-    assert plan.working_days == domain.PERMITS_WORKING_DAYS + longest_supplier
+    plan = plan_for(form(), low_voltage_max_kw=MAX_KW)
+    assert plan.working_days == 5 + 5  # the permits, then the suppliers'; low-voltage power (5) alongside
 
 
 def test_plan_needs_a_utility() -> None:
     with pytest.raises(ValueError):
-        domain.plan_for(form(utilities={}), low_voltage_max_kw=MAX_KW)
+        plan_for(form(utilities={}), low_voltage_max_kw=MAX_KW)
 
 
 def test_water_and_gas_have_no_site_survey() -> None:
