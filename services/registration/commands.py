@@ -18,7 +18,7 @@ from shared.applications import lock_row
 from shared.auth import Principal
 from shared.divisions import resolve_address
 from shared.outbox import UnitOfWork
-from shared.records import utcnow
+from shared.records import DepartmentTask, utcnow
 from shared.refusals import Conflict, Forbidden, Invalid, refuse_if
 from shared.validation import Checks
 from shared.workdays import add_working_days
@@ -44,7 +44,7 @@ async def _reserve(uow: UnitOfWork, name: str, application_id: str, loc: list[st
 
 
 async def submit(uow: UnitOfWork, form: RegistrationCreate, *, applicant: str,
-                 submitted_by: str) -> RegistrationApplication:
+                 submitted_by: str) -> tuple[RegistrationApplication, list[DepartmentTask]]:
     """Accept one 企业开办 application: its name reserved, its tasks created, samr asked."""
     address = resolved_address(form)
     now = utcnow()
@@ -55,8 +55,8 @@ async def submit(uow: UnitOfWork, form: RegistrationCreate, *, applicant: str,
         due_at=add_working_days(now, domain.WHOLE_TIME_LIMIT_WORKING_DAYS).at, created_at=now, updated_at=now,
     )
     await _reserve(uow, form.enterprise.name, app.id, ["enterprise", "name"])
-    await FLOW.submit(uow, app, district_code=form.enterprise.district_code, now=now)
-    return app
+    tasks = await FLOW.submit(uow, app, district_code=form.enterprise.district_code, now=now)
+    return app, tasks
 
 
 async def supplement(uow: UnitOfWork, application_id: str, changes: Mapping[str, Any],
