@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import select
+from sqlmodel import col, select
 
 from shared import catalogue, timers
 from shared.auth import Principal, may_read, require_write
@@ -46,6 +46,7 @@ from shared.problems import field_problems_from_validation
 from shared.records import ApplicationRecord, DepartmentTask, Timer, utcnow
 from shared.refusals import Conflict, Invalid, NotFound
 from shared.tasks import (
+    CREATION_ORDER,
     DecisionConflict,
     is_overdue,
     load_tasks,
@@ -176,6 +177,19 @@ async def lock_row(session: AsyncSession, model: type[A], key: str) -> A | None:
     return result.scalar_one_or_none()
 
 
+async def lock_with_tasks(session: AsyncSession, model: type[A], key: str) -> tuple[A | None, list[DepartmentTask]]:
+    """An application locked as ``lock_row`` locks it, and its tasks in creation order, in one round trip (its
+    tasks refreshed too: one read before the lock is not trusted either)."""
+    pk = sa.inspect(model).primary_key[0]
+    query = (select(model, DepartmentTask).outerjoin(DepartmentTask, col(DepartmentTask.application_id) == pk)
+             .where(pk == key).order_by(*CREATION_ORDER)
+             .with_for_update(of=model).execution_options(populate_existing=True))
+    rows = (await session.execute(query)).all()
+    if not rows:
+        return None, []
+    return rows[0][0], [task for _app, task in rows if task is not None]
+
+
 async def readable_or_404(session: AsyncSession, model: type[A], key: str, principal: Principal,
                           not_found: NotFound) -> A:
     """An application the caller may read; another applicant's answers exactly like a missing one."""
@@ -202,10 +216,10 @@ async def take_answer(uow: UnitOfWork, model: type[A], decision: TaskResolved, c
     ``PoisonMessage`` when the answer names no task of ours; ``DecisionConflict`` when the application
     is already final or the task is not waiting for this answer.
     """
-    app: Any = await lock_row(uow.session, model, decision.application_id)
+    app: Any
+    app, tasks = await lock_with_tasks(uow.session, model, decision.application_id)
     if app is None:
         raise PoisonMessage(f"no application {decision.application_id}")
-    tasks = await load_tasks(uow.session, app.id)
     task = next((t for t in tasks if t.id == decision.task_id), None)
     if task is None or task.department != decision.department:
         raise PoisonMessage(f"no task {decision.task_id} of {decision.department} in {app.number}")

@@ -19,7 +19,7 @@ from shared.auth import AdminPrincipal, CurrentPrincipal, require_officer
 from shared.bus import ConsumerSpec
 from shared.departments import Department
 from shared.events import TASKS_STREAM, CloudEvent, TaskEventKind, TaskResolved, make_event, task_subject
-from shared.outbox import UnitOfWork
+from shared.outbox import UnitOfWork, one_per_unit
 from shared.pagination import Page, Paging, fetch_page
 from shared.problems import Problem
 from shared.records import DepartmentTask, TaskDecision, utcnow
@@ -42,31 +42,28 @@ def task_answers_consumer(runtime: ServiceRuntime, apply: ApplyDecision) -> Cons
     consumer = answers_consumer_name(runtime.name)
 
     async def in_unit(uow: UnitOfWork, event: CloudEvent, _msg: Msg) -> None:
-        """One answer in the caller's unit of work (a fetched batch shares one; the bus puts each answer in a
-        savepoint of it)."""
+        """One answer in the caller's unit of work (a fetched batch shares one), in one savepoint of it: whatever
+        it raises leaves the unit as it was."""
         decision = event.data_as(TaskResolved)
-        if await uow.already_handled(consumer, event.id):
-            return
         try:
             async with uow.savepoint():
+                if await uow.already_handled(consumer, event.id):
+                    return
                 await apply(uow, decision, "nats")
         except (DecisionConflict, Refusal) as exc:
-            # A late or repeated answer, or one the rules refuse (a payment of the wrong amount): keep the
-            # inbox row so it is not retried, change nothing else.
+            # A late or repeated answer, or one the rules refuse (a payment of the wrong amount): change
+            # nothing, but record it in the inbox so it is not retried.
+            await uow.already_handled(consumer, event.id)
             log.warning("decision ignored", extra={"event_id": event.id, "reason": str(exc)})
-
-    async def handle(event: CloudEvent, msg: Msg) -> None:
-        async with runtime.uow() as uow:
-            await in_unit(uow, event, msg)
-            await uow.commit()
 
     return ConsumerSpec(
         durable=consumer,
         stream=TASKS_STREAM,
         filter_subjects=[f"task.{runtime.name}.*.{TaskEventKind.resolved}"],
-        handler=handle,
+        handler=one_per_unit(runtime.uow, in_unit),
         unit=runtime.uow,
         in_unit=in_unit,
+        own_savepoint=True,
     )
 
 

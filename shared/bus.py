@@ -91,6 +91,9 @@ class ConsumerSpec:
     # transaction with ``handler``.
     unit: Callable[[], AbstractAsyncContextManager[Any]] | None = None
     in_unit: UnitHandler | None = None
+    # True when ``in_unit`` opens its own savepoint and leaves the unit as it found it whenever it raises: the
+    # bus then opens none around it (a savepoint costs two statements and a flush).
+    own_savepoint: bool = False
 
 
 @dataclass(frozen=True)
@@ -445,7 +448,7 @@ class Bus:
                     error: Exception | None = None
                     try:
                         with tracing.activated(span) if span is not None else contextlib.nullcontext():
-                            async with unit.savepoint():
+                            async with contextlib.nullcontext() if spec.own_savepoint else unit.savepoint():
                                 await spec.in_unit(unit, event, msg)
                     except Exception as exc:
                         error = exc

@@ -155,9 +155,9 @@ async def _create_once(uow_factory: Callable[[], UnitOfWork], caller: str, key: 
             if replay is not None:
                 return JSONResponse(replay.body, status_code=replay.status_code, headers={REPLAYED_HEADER: "true"})
             try:
-                await _hold_key(uow, caller, key, fingerprint)
                 created = await create(uow)
-                await _release_key(uow, caller, key)
+                # The key is claimed by the answer itself, in one INSERT: the lock above (PostgreSQL) or the
+                # write lock (SQLite) keeps a twin out meanwhile, and its primary key is the last word.
                 remember(uow.session, caller, key, fingerprint, created.status_code, created.body,
                          created.resource_id)
                 await uow.commit()
@@ -205,16 +205,3 @@ async def _hold_across_processes(session: Any, caller: str, key: str) -> None:
     held = await session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(advisory_lock_id(caller, key))))
     if not held:
         raise in_flight_problem()
-
-
-async def _hold_key(uow: UnitOfWork, caller: str, key: str, fingerprint: str) -> None:
-    uow.session.add(IdempotencyRecord(caller=caller, key=key, request_hash=fingerprint, status_code=0,
-                                      response_body="{}", expires_at=utcnow()))
-    await uow.session.flush()
-
-
-async def _release_key(uow: UnitOfWork, caller: str, key: str) -> None:
-    record = await uow.session.get(IdempotencyRecord, (caller, key))
-    assert record is not None
-    await uow.session.delete(record)
-    await uow.session.flush()

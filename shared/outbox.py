@@ -5,21 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import sqlalchemy as sa
+from nats.aio.msg import Msg
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from shared import tracing
-from shared.bus import Bus
+from shared.bus import Bus, Handler, UnitHandler
 from shared.events import CloudEvent
 from shared.records import DeadLetter, InboxMessage, OutboxMessage, utcnow
 from shared.refusals import TooLarge
@@ -29,6 +32,8 @@ log = logging.getLogger("onestop.outbox")
 # The largest event this system emits: well under NATS's default max_payload (1 MiB), so a form within its
 # bounds always fits; what does not is refused at emit time (413) or, already stored, dead-lettered.
 MAX_EVENT_BYTES = 256 * 1024
+# The relay's longest wait between scans of the outbox when it is not notified.
+MAX_IDLE_SECONDS = 5.0
 
 # An unsent outbox row as the relay reads it: seq, event_id, subject, payload, request_id.
 UnsentRow: TypeAlias = sa.Row[int | None, str, str, str, str | None]
@@ -84,8 +89,10 @@ class OutboxRelay:
     async def run(self) -> None:
         await self.bus.wait_connected()
         retry = RETRY_FIRST_SECONDS
+        idle = self.idle_seconds
         while True:
-            # Cleared before reading the outbox: a notify from here on (a commit, a reconnect) is not lost.
+            # Cleared before reading the outbox: a notify from here on (a commit, a reconnect, one that
+            # arrives while a batch is being published) is not lost.
             self._wake.clear()
             try:
                 sent = await self.publish_pending()
@@ -100,7 +107,10 @@ class OutboxRelay:
             self.last_error = None
             retry = RETRY_FIRST_SECONDS
             if sent < self.batch_size:
-                await self._sleep(self.idle_seconds)
+                # Without a notify only rows of a process that died before publishing them turn up: the longer
+                # none is found, the less often the table is scanned.
+                idle = self.idle_seconds if sent else min(idle * 2, max(self.idle_seconds, MAX_IDLE_SECONDS))
+                await self._sleep(idle)
 
     async def _sleep(self, seconds: float) -> None:
         """Wait ``seconds`` or until notified, whichever comes first."""
@@ -198,6 +208,13 @@ async def outbox_backlog(session: AsyncSession) -> Backlog:
     return Backlog(unsent=int(row[0] or 0), oldest_created_at=row[1])
 
 
+@functools.cache
+def _inbox_insert(dialect: str) -> sa.Insert:
+    """``INSERT ... ON CONFLICT DO NOTHING`` of an inbox row, in the dialect's words (both say it alike)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(InboxMessage.__table__).on_conflict_do_nothing()  # type: ignore[attr-defined]
+
+
 class UnitOfWork:
     """One transaction over a service's database, collecting the events it emits into the outbox.
 
@@ -210,6 +227,8 @@ class UnitOfWork:
         self.relay = relay
         self.session: AsyncSession
         self._emitted = 0
+        # Outbox rows emitted and not yet written: written at commit in one statement, in the order emitted.
+        self._outbox: list[dict[str, Any]] = []
 
     async def __aenter__(self) -> UnitOfWork:
         self.session = self.maker()
@@ -237,31 +256,39 @@ class UnitOfWork:
         if size > MAX_EVENT_BYTES:
             raise TooLarge("event_too_large", f"this would announce {size} bytes on {subject}; the event bus carries "
                            f"at most {MAX_EVENT_BYTES}: send less (fewer or shorter items)", size_bytes=size)
-        self.session.add(
-            OutboxMessage(
-                event_id=event.id,
-                subject=subject,
-                payload=payload,
-                request_id=current_request_id() or event.correlationid,
-            )
-        )
+        self._outbox.append({"event_id": event.id, "subject": subject, "payload": payload,
+                             "request_id": current_request_id() or event.correlationid, "created_at": utcnow(),
+                             "sent_at": None})
         self._emitted += 1
 
-    def savepoint(self) -> AsyncSessionTransaction:
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
         """``async with uow.savepoint():`` a block whose changes (and events) are undone alone if it raises."""
-        return self.session.begin_nested()
+        emitted = len(self._outbox)
+        try:
+            async with self.session.begin_nested():
+                yield
+        except BaseException:
+            del self._outbox[emitted:]
+            raise
 
     async def already_handled(self, consumer: str, event_id: str) -> bool:
         """Record ``event_id`` for ``consumer`` in this transaction; True when it was handled before."""
-        exists = await self.session.get(InboxMessage, (consumer, event_id))
-        if exists is not None:
-            return True
-        self.session.add(InboxMessage(consumer=consumer, event_id=event_id))
-        return False
+        # One statement, not a look then an insert: the row goes in unless it is there (on PostgreSQL a
+        # concurrent twin waits for the first to finish, then finds it). Nothing pending needs flushing first.
+        connection = await self.session.connection()
+        result = await connection.execute(_inbox_insert(connection.dialect.name),
+                                          {"consumer": consumer, "event_id": event_id, "handled_at": utcnow()})
+        return result.rowcount == 0
 
     async def commit(self) -> None:
         """Commit the state change and its events together, then wake the relay."""
         try:
+            if self._outbox:
+                # Plain rows that need nothing of the ORM: one INSERT of them all (Core, no objects to track).
+                connection = await self.session.connection()
+                await connection.execute(OutboxMessage.__table__.insert(), self._outbox)  # type: ignore[attr-defined]
+                self._outbox = []
             await self.session.commit()
         except IntegrityError:
             await self.session.rollback()
@@ -269,3 +296,16 @@ class UnitOfWork:
         if self._emitted and self.relay is not None:
             self.relay.notify()
         self._emitted = 0
+
+
+def one_per_unit(unit: Callable[[], UnitOfWork], in_unit: UnitHandler) -> Handler:
+    """A consumer's handler applying ``in_unit`` to one message in a unit of work of its own, committed: the
+    single-message mode of a consumer whose batch mode is ``unit``/``in_unit`` (and the bus's fallback when a
+    batch's commit fails)."""
+
+    async def handle(event: CloudEvent, msg: Msg) -> None:
+        async with unit() as uow:
+            await in_unit(uow, event, msg)
+            await uow.commit()
+
+    return handle

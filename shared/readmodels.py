@@ -28,7 +28,7 @@ from shared.events import (
     EnterpriseStatusChanged,
     stream_for_service,
 )
-from shared.outbox import UnitOfWork
+from shared.outbox import UnitOfWork, one_per_unit
 from shared.records import AwareDateTime, utcnow
 
 log = logging.getLogger("onestop.readmodels")
@@ -112,52 +112,53 @@ def enterprise_view_consumers(runtime: Any, model: type[EnterpriseRecord], *, fo
     service = runtime.name
     registry_consumer = f"{service}-enterprise-registry"
 
-    async def registered(event: CloudEvent, _msg: Msg) -> None:
-        async with runtime.uow() as uow:
-            if await uow.already_handled(registry_consumer, event.id):
-                return
-            if event.name == "registration.enterprise.registered":
-                data = event.data_as(EnterpriseRegistered)
-                existing = await lock_row(uow.session, model, data.uscc)
-                enterprise = remember_registered(uow.session, model, existing, data)
-                if on_registered is not None:
-                    on_registered(enterprise, data)
-                if existing is None and after is not None:
-                    await uow.session.flush()
-                    await after(uow, enterprise, "registered")
-            elif event.name == "registration.enterprise.changed":
-                change = event.data_as(EnterpriseChanged)
-                known = await lock_row(uow.session, model, change.uscc)
-                if known is not None:
-                    # A change (变更) or move (迁移): the registered details as they are now.
-                    known.name = change.name
-                    known.address = change.address
-                    known.district_code = change.district_code
-                    known.updated_at = utcnow()
-            else:
-                # A later kind of announcement this version does not use yet: taken note of, nothing to do.
-                log.info("enterprise event not used", extra={"event_type": event.type, "event_id": event.id})
-            await uow.commit()
+    async def registered_in(uow: UnitOfWork, event: CloudEvent, _msg: Msg) -> None:
+        if await uow.already_handled(registry_consumer, event.id):
+            return
+        if event.name == "registration.enterprise.registered":
+            data = event.data_as(EnterpriseRegistered)
+            existing = await lock_row(uow.session, model, data.uscc)
+            enterprise = remember_registered(uow.session, model, existing, data)
+            if on_registered is not None:
+                on_registered(enterprise, data)
+            if existing is None and after is not None:
+                await uow.session.flush()
+                await after(uow, enterprise, "registered")
+        elif event.name == "registration.enterprise.changed":
+            change = event.data_as(EnterpriseChanged)
+            known = await lock_row(uow.session, model, change.uscc)
+            if known is not None:
+                # A change (变更) or move (迁移): the registered details as they are now.
+                known.name = change.name
+                known.address = change.address
+                known.district_code = change.district_code
+                known.updated_at = utcnow()
+        else:
+            # A later kind of announcement this version does not use yet: taken note of, nothing to do.
+            log.info("enterprise event not used", extra={"event_type": event.type, "event_id": event.id})
 
+    # A fetched batch of announcements is applied in one transaction (a savepoint each), one commit for all.
     consumers = [ConsumerSpec(durable=registry_consumer, stream=stream_for_service("registration"),
-                              filter_subjects=["registration.enterprise.>"], handler=registered)]
+                              filter_subjects=["registration.enterprise.>"],
+                              handler=one_per_unit(runtime.uow, registered_in), unit=runtime.uow,
+                              in_unit=registered_in)]
     if not follow_status:
         return consumers
     status_consumer = f"{service}-enterprise-status"
 
-    async def status_changed(event: CloudEvent, _msg: Msg) -> None:
+    async def status_changed_in(uow: UnitOfWork, event: CloudEvent, _msg: Msg) -> None:
         change = event.data_as(EnterpriseStatusChanged)
-        async with runtime.uow() as uow:
-            if await uow.already_handled(status_consumer, event.id):
-                return
-            enterprise = await lock_row(uow.session, model, change.uscc)
-            if enterprise is None:
-                # Registration's announcement is on another stream and may not have arrived yet: retry later.
-                raise LookupError(f"enterprise {change.uscc} not known yet")
-            if apply_status(enterprise, change) and after is not None:
-                await after(uow, enterprise, change.status)
-            await uow.commit()
+        if await uow.already_handled(status_consumer, event.id):
+            return
+        enterprise = await lock_row(uow.session, model, change.uscc)
+        if enterprise is None:
+            # Registration's announcement is on another stream and may not have arrived yet: retry later.
+            raise LookupError(f"enterprise {change.uscc} not known yet")
+        if apply_status(enterprise, change) and after is not None:
+            await after(uow, enterprise, change.status)
 
     consumers.append(ConsumerSpec(durable=status_consumer, stream=stream_for_service("deregistration"),
-                                  filter_subjects=["deregistration.enterprise.>"], handler=status_changed))
+                                  filter_subjects=["deregistration.enterprise.>"],
+                                  handler=one_per_unit(runtime.uow, status_changed_in), unit=runtime.uow,
+                                  in_unit=status_changed_in))
     return consumers

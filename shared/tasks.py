@@ -54,12 +54,16 @@ def new_tasks(plan: Plan, *, application_id: str, application_number: str, servi
     ]
 
 
+# An application's tasks in creation order (the order of its plan's steps).
+CREATION_ORDER = (col(DepartmentTask.created_at), col(DepartmentTask.department))
+
+
 async def load_tasks(session: AsyncSession, application_id: str) -> list[DepartmentTask]:
     """An application's tasks in creation order."""
     rows = await session.execute(
         select(DepartmentTask)
         .where(DepartmentTask.application_id == application_id)
-        .order_by(DepartmentTask.created_at, DepartmentTask.department)  # type: ignore[arg-type]
+        .order_by(*CREATION_ORDER)
     )
     return list(rows.scalars())
 

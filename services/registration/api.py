@@ -48,8 +48,8 @@ async def submit(form: RegistrationCreate, principal: CurrentPrincipal, runtime:
     found = await materials.look_up([m.id for m in form.materials])
 
     async def create(uow: UnitOfWork) -> Created:
-        app = await commands.submit(uow, form, applicant=applicant, submitted_by=principal.sub, found=found)
-        body = (await views.registration_public(uow.session, app)).model_dump(mode="json")
+        app, tasks = await commands.submit(uow, form, applicant=applicant, submitted_by=principal.sub, found=found)
+        body = (await views.registration_public(uow.session, app, tasks)).model_dump(mode="json")
         return Created(202, body, app.id)
 
     # A unique clash that is not a same-key twin is a concurrent submission of the same name.

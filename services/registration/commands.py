@@ -19,7 +19,7 @@ from shared.auth import Principal
 from shared.divisions import resolve_address
 from shared.materials import MaterialInfo, MaterialRef
 from shared.outbox import UnitOfWork
-from shared.records import utcnow
+from shared.records import DepartmentTask, utcnow
 from shared.refusals import Conflict, Forbidden, Invalid, refuse_if
 from shared.validation import Checks
 
@@ -44,7 +44,7 @@ async def _reserve(uow: UnitOfWork, name: str, application_id: str, loc: list[st
 
 
 async def submit(uow: UnitOfWork, form: RegistrationCreate, *, applicant: str, submitted_by: str,
-                 found: Mapping[str, MaterialInfo | None]) -> RegistrationApplication:
+                 found: Mapping[str, MaterialInfo | None]) -> tuple[RegistrationApplication, list[DepartmentTask]]:
     """Accept one 企业开办 application: its form and its materials checked (the catalogue says which are key and
     which may come later; ``found`` is what the materials service says of the documents it names), its name
     reserved, its tasks created, samr asked."""
@@ -63,8 +63,8 @@ async def submit(uow: UnitOfWork, form: RegistrationCreate, *, applicant: str, s
         created_at=now, updated_at=now,
     )
     await _reserve(uow, form.enterprise.name, app.id, ["enterprise", "name"])
-    await FLOW.submit(uow, app, district_code=form.enterprise.district_code, now=now, deferred=deferred)
-    return app
+    tasks = await FLOW.submit(uow, app, district_code=form.enterprise.district_code, now=now, deferred=deferred)
+    return app, tasks
 
 
 async def supply_material(uow: UnitOfWork, application_id: str, ref: MaterialRef, info: MaterialInfo | None,

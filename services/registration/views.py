@@ -3,6 +3,8 @@ public licence (read side; nothing is changed here)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
@@ -23,13 +25,18 @@ from shared.auth import Principal
 from shared.escalations import escalations_of
 from shared.money import fen_to_yuan
 from shared.pagination import Page, PageQuery
+from shared.records import DepartmentTask
 from shared.refusals import NotFound
 from shared.tasks import load_tasks
 
 
-async def registration_public(session: AsyncSession, app: RegistrationApplication) -> RegistrationPublic:
-    """One application as its applicant sees it, with the enterprise and licence once it completed."""
-    tasks = await load_tasks(session, app.id)
+async def registration_public(session: AsyncSession, app: RegistrationApplication,
+                              tasks: Sequence[DepartmentTask] | None = None) -> RegistrationPublic:
+    """One application as its applicant sees it, with the enterprise and licence once it completed; ``tasks``
+    when the caller holds them all already (it has just created them)."""
+    # In the order load_tasks reads them, so the first answer and a later read list them alike.
+    tasks = await load_tasks(session, app.id) if tasks is None else sorted(
+        tasks, key=lambda t: (t.created_at, t.department))
     enterprise = licence = None
     if app.status == Status.completed and app.uscc:
         enterprise = await session.get(Enterprise, app.uscc)

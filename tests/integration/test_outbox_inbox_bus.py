@@ -131,6 +131,28 @@ async def test_inbox_applies_each_event_once(maker) -> None:
     assert sorted((r.consumer, r.event_id) for r in rows) == [("consumer-a", "event-1"), ("consumer-b", "event-1")]
 
 
+async def test_a_failed_savepoint_takes_back_its_events_and_inbox_rows(maker, bus: Bus) -> None:  # type: ignore[no-untyped-def]
+    """What a savepoint that raised emitted or recorded in the inbox is undone with it; what came before and
+    after it in the same transaction is published, in the order emitted."""
+    subject = f"registration.task.overdue.{uuid.uuid4().hex[:8]}"
+    before, inside, after = overdue_event(), overdue_event(), overdue_event()
+    async with UnitOfWork(maker) as uow:
+        uow.emit(subject, before)
+        with pytest.raises(TransientError):
+            async with uow.savepoint():
+                assert await uow.already_handled("consumer-s", inside.id) is False
+                uow.emit(subject, inside)
+                raise TransientError("undone")
+        async with uow.savepoint():
+            uow.emit(subject, after)
+        await uow.commit()
+    assert await OutboxRelay(maker, bus).publish_pending() == 2
+    assert await stream_ids(bus, subject) == [before.id, after.id]
+    async with UnitOfWork(maker) as uow:  # the event is new to the inbox: its first recording was undone
+        assert await uow.already_handled("consumer-s", inside.id) is False
+        assert await uow.already_handled("consumer-s", inside.id) is True
+
+
 async def test_consumer_retries_transient_and_terminates_poison(bus: Bus, nats_server: NatsServer) -> None:
     tag = uuid.uuid4().hex[:8]
     attempts: dict[str, int] = {}
