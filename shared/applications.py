@@ -38,6 +38,7 @@ from shared.materials import (
     check_materials,
     document_problem,
     material_link,
+    material_of,
 )
 from shared.numbers import next_application_number
 from shared.outbox import UnitOfWork
@@ -275,14 +276,22 @@ async def _nothing(_uow: UnitOfWork, _app: Any) -> None:
 
 @dataclass(frozen=True)
 class MaterialsRule:
-    """How a service's form meets its catalogue item's materials: the item's code, what the form implies
-    (``FormMaterials``: its circumstances and the materials it carries itself), and the documents it names."""
+    """How a service's form meets its catalogue items' materials: the item's code, what the form implies
+    (``FormMaterials``: its circumstances and the materials it carries itself), and the documents it names.
 
-    item: str
+    ``item`` is one code, or, for a service whose applications are of several items (a deregistration's
+    procedure, the utilities chosen, a real-estate registration's type), how to tell an application's items
+    from its stored row; the service then names them at submission (``ApplicationFlow.check_materials``)."""
+
+    item: str | Callable[[Any], Sequence[str]]
     facts: Callable[[Any], FormMaterials]
     refs: Callable[[Any], Sequence[MaterialRef]] = lambda form: form.materials
     # Which of the flow's applications are of this item (a flow may also carry other kinds, e.g. changes).
     applies: Callable[[Any], bool] = lambda app: True
+
+    def items_of(self, app: Any) -> tuple[str, ...]:
+        """The catalogue items a stored application is of."""
+        return (self.item,) if isinstance(self.item, str) else tuple(self.item(app))
 
 
 @dataclass(frozen=True)
@@ -376,15 +385,19 @@ class ApplicationFlow(Generic[App]):
 
     # --- materials (申请材料, 容缺受理) -----------------------------------------------------------------------
 
-    def check_materials(self, form: Any, found: Mapping[str, MaterialInfo | None], *,
-                        now: datetime | None = None) -> list[PendingMaterial]:
+    def check_materials(self, form: Any, found: Mapping[str, MaterialInfo | None], *, now: datetime | None = None,
+                        items: Sequence[str] | None = None) -> list[PendingMaterial]:
         """The form's materials against the catalogue in force today: ``Invalid`` naming every problem (a key
         material missing, a document not the applicant's or in a format the material does not take); else the
-        deferrable materials it is accepted without (容缺受理)."""
+        deferrable materials it is accepted without (容缺受理). ``items`` are the catalogue items the application
+        is of, for a rule that tells them from the stored row (the row is not made yet)."""
         if self.materials is None:
             return []
         rule = self.materials
-        problems, deferred = check_materials(catalogue.default_catalogue(), rule.item, local_today(now),
+        if items is None:
+            assert isinstance(rule.item, str), "a rule of several items is told them at submission"
+            items = (rule.item,)
+        problems, deferred = check_materials(catalogue.default_catalogue(), items, local_today(now),
                                              rule.refs(form), found, rule.facts(form))
         if problems:
             raise Invalid(problems)
@@ -392,9 +405,11 @@ class ApplicationFlow(Generic[App]):
 
     def _defer(self, uow: UnitOfWork, app: App, deferred: Sequence[PendingMaterial], now: datetime) -> None:
         assert self.materials is not None
-        days = catalogue.default_catalogue().deferral_working_days(self.materials.item, local_today(now))
-        # The catalogue refuses an entry with deferrable materials and no deferral period.
-        assert days is not None
+        periods = [catalogue.default_catalogue().deferral_working_days(item, local_today(now))
+                   for item in self.materials.items_of(app)]
+        # The catalogue refuses an entry with deferrable materials and no deferral period; of several items the
+        # shortest period holds, so no item's own deadline is passed.
+        days = min(d for d in periods if d is not None)
         deadline = add_working_days(now, days).at
         pending = [p.model_dump() for p in deferred]
         timers.schedule(uow.session, DEFERRAL_TIMER, app.id, deadline, {"pending": pending})
@@ -467,8 +482,9 @@ class ApplicationFlow(Generic[App]):
         if deferral is None or material is None or self.materials is None:
             checks.add(["code"], "material_not_pending", material=ref.code)
             raise Invalid(checks.problems)
-        entry = catalogue.default_catalogue().entry(self.materials.item, local_today(app.created_at))
-        problem = document_problem(catalogue.default_catalogue(), entry.material(ref.code), info, ref.id)
+        guide = catalogue.default_catalogue()
+        wanted = material_of(guide, self.materials.items_of(app), local_today(app.created_at), ref.code)
+        problem = document_problem(guide, wanted, info, ref.id)
         if problem is not None:
             code, params = problem
             checks.add(["id"], code, **params)

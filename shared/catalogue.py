@@ -251,10 +251,14 @@ class Catalogue:
         return tuple(self.entry(code, day) for code, versions in self.versions.items()
                      if versions[0].effective_from <= day)
 
+    def circumstances_of(self, code: str) -> frozenset[str]:
+        """Every circumstance some version of ``code`` declares (a service need not know which is in force)."""
+        return frozenset(c.code for v in self.versions[code] for c in v.circumstances)
+
     def _circumstances(self, code: str, given: Collection[str]) -> set[str]:
         # A circumstance some version declares is fine on any day (a service need not know which version is in
         # force); one no version declares is a caller's typo that would silently drop a material.
-        known = {c.code for v in self.versions[code] for c in v.circumstances}
+        known = self.circumstances_of(code)
         unknown = sorted(set(given) - known)
         if unknown:
             raise ValueError(f"{code} knows no circumstance {', '.join(unknown)}; known: {', '.join(sorted(known))}")

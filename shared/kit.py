@@ -15,8 +15,9 @@ from shared.auth import CurrentPrincipal
 from shared.backoffice import department_router, task_answers_consumer
 from shared.bus import ConsumerSpec
 from shared.escalations import escalation_router
+from shared.materials import LOOKUP_RESPONSES, MaterialRef, Materials
 from shared.pagination import Page, Paging
-from shared.service import Runtime, ServiceRuntime, Sweep, create_service_app
+from shared.service import Runtime, ServiceRuntime, Sweep, Uow, create_service_app
 from shared.tasks import overdue_sweep
 from shared.timers import timer_sweep
 
@@ -75,3 +76,34 @@ def add_application_reads(router: APIRouter, flow: ApplicationFlow[Any], path: s
     router.add_api_route(f"{path}/{{application_id}}", get_one, methods=["GET"], response_model=model,
                          name=f"get_{flow.service}", summary="One application, live",
                          description="Another applicant's application answers 404, as a missing one does.")
+
+
+# What supplying a deferred material (容缺受理) may answer besides 200.
+SUPPLY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **SUPPLEMENT_RESPONSES,
+    409: {"description": "the application is completed, rejected or otherwise closed"},
+    422: {"description": "not a material the application waits for, or a document that is not the applicant's or "
+                         "not in a format the material takes"},
+    **LOOKUP_RESPONSES,
+}
+
+
+def add_material_supply(router: APIRouter, flow: ApplicationFlow[Any], path: str, model: type[P],
+                        view: Callable[[AsyncSession, Any], Awaitable[P]]) -> None:
+    """``POST {path}/{application_id}/materials``: the applicant supplies, as an uploaded document, a material the
+    application was accepted without (容缺受理); the last one closes the gap and resumes an application the
+    deadline had returned. Answered with ``view``, as every service whose flow checks materials offers."""
+
+    async def supply(application_id: str, body: MaterialRef, principal: CurrentPrincipal, uow: Uow,
+                     materials: Materials) -> Any:
+        found = await materials.look_up([body.id])
+        app = await flow.supply_material(uow, application_id, principal, body, found[body.id])
+        await uow.commit()
+        return await view(uow.session, app)
+
+    router.add_api_route(f"{path}/{{application_id}}/materials", supply, methods=["POST"], response_model=model,
+                         responses=SUPPLY_RESPONSES, name=f"supply_{flow.service}_material",
+                         summary="Supply a deferred material (容缺受理)",
+                         description="A material the application was accepted without, as an uploaded document "
+                                     "(POST /api/v1/materials). The last one closes the gap; an application returned "
+                                     "because the deadline passed goes on.")

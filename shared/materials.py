@@ -94,24 +94,37 @@ def pending_of(material: Material) -> PendingMaterial:
                            formats=list(material.formats))
 
 
-def check_materials(catalogue: Catalogue, item: str, day: date, refs: Sequence[MaterialRef],
+def check_materials(catalogue: Catalogue, item: str | Sequence[str], day: date, refs: Sequence[MaterialRef],
                     found: Mapping[str, MaterialInfo | None], facts: FormMaterials,
                     loc: Sequence[str | int] = ("materials",)) -> tuple[list[FieldProblem], list[PendingMaterial]]:
-    """A form's materials against the catalogue entry of ``item`` in force on ``day``: every problem (a key
-    material missing, a document that is not the applicant's, a format the material does not take, a code
-    the item does not ask for or given twice) and, when there is none, the deferrable materials still missing
-    (容缺受理: the application is accepted without them)."""
+    """A form's materials against the catalogue entries of ``item`` (one code, or several when one application
+    covers several items, e.g. power and water together) in force on ``day``: every problem (a key material
+    missing, a document that is not the applicant's, a format the material does not take, a code no item asks
+    for or given twice) and, when there is none, the deferrable materials still missing (容缺受理: the
+    application is accepted without them). A material several items ask for is given once; it is key when any
+    of them holds it key."""
+    items = tuple(dict.fromkeys([item] if isinstance(item, str) else item))
     checks = Checks()
-    entry = catalogue.entry(item, day)
-    circumstances = set(facts.circumstances)
-    key, deferrable = catalogue.required_materials(item, day, circumstances=circumstances)
-    asked = {m.code: m for m in (*key, *deferrable)}
-    supplied = {m.code for m in entry.materials if m.code in facts.carried and FORM_FORMATS & set(m.formats)}
+    entries = [catalogue.entry(code, day) for code in items]
+    circumstances = circumstances_by_item(catalogue, items, facts.circumstances)
+    asked: dict[str, Material] = {}
+    for code in items:
+        key, deferrable = catalogue.required_materials(code, day, circumstances=circumstances[code])
+        for m in key:
+            asked[m.code] = m
+        for m in deferrable:
+            asked.setdefault(m.code, m)
+    supplied = {m.code for entry in entries for m in entry.materials
+                if m.code in facts.carried and FORM_FORMATS & set(m.formats)}
+    # An alternative the form itself stands for (a credit report it names, 信用+报装) counts as supplied; the
+    # catalogue accepts it only where its circumstances hold.
+    supplied |= {a.code for entry in entries for m in entry.materials for a in m.alternatives
+                 if a.code in facts.carried}
     seen: set[str] = set()
     for i, ref in enumerate(refs):
         material = asked.get(ref.code)
         if material is None:
-            checks.add([*loc, i, "code"], "material_not_asked", material=ref.code, item=item)
+            checks.add([*loc, i, "code"], "material_not_asked", material=ref.code, item=", ".join(items))
             continue
         if ref.code in seen:
             checks.add([*loc, i, "code"], "material_twice", material=ref.code)
@@ -123,14 +136,40 @@ def check_materials(catalogue: Catalogue, item: str, day: date, refs: Sequence[M
             checks.add([*loc, i, "id"], code, **params)
             continue
         supplied.add(ref.code)
-    missing_key, missing_deferrable = catalogue.missing(item, day, supplied, circumstances=circumstances,
-                                                        certificates=facts.certificates)
-    for material in missing_key:
+    missing_key: dict[str, Material] = {}
+    missing_deferrable: dict[str, Material] = {}
+    for code in items:
+        key, deferrable = catalogue.missing(code, day, supplied, circumstances=circumstances[code],
+                                            certificates=facts.certificates)
+        for m in key:
+            missing_key.setdefault(m.code, m)
+        for m in deferrable:
+            missing_deferrable.setdefault(m.code, m)
+    for material in missing_key.values():
         checks.add(list(loc), "material_missing", material=material.code, name_zh=material.name_zh,
                    name_en=material.name_en)
     if checks.problems:
         return checks.problems, []
-    return [], [pending_of(m) for m in missing_deferrable]
+    return [], [pending_of(m) for code, m in missing_deferrable.items() if code not in missing_key]
+
+
+def circumstances_by_item(catalogue: Catalogue, items: Sequence[str], given: Collection[str]) -> dict[str, set[str]]:
+    """The circumstances a form declares, as each item knows them: one item may know one another does not
+    (power's 信用+报装 district); one that no item knows is a caller's typo and raises ``ValueError``."""
+    known = {code: catalogue.circumstances_of(code) for code in items}
+    unknown = sorted(set(given) - set().union(*known.values()))
+    if unknown:
+        raise ValueError(f"{', '.join(items)} know no circumstance {', '.join(unknown)}")
+    return {code: set(given) & known[code] for code in items}
+
+
+def material_of(catalogue: Catalogue, items: Sequence[str], day: date, code: str) -> Material:
+    """The catalogue material ``code`` as the first of ``items`` that asks for it on ``day`` has it."""
+    for item in items:
+        entry = catalogue.entry(item, day)
+        if any(m.code == code for m in entry.materials):
+            return entry.material(code)
+    raise KeyError(f"{', '.join(items)} ask for no material {code!r}")
 
 
 def document_problem(catalogue: Catalogue, material: Material, info: MaterialInfo | None,

@@ -30,6 +30,7 @@ from shared import natsauth, registry
 from shared.events import CloudEvent
 from shared.identifiers import is_valid_uscc
 from shared.settings import nats_servers
+from tests import documents
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -370,6 +371,18 @@ class Api:
 
     async def get(self, sub: str, path: str, *roles: str) -> httpx.Response:
         return await self.http.get(path, headers=await self.as_(sub, *roles))
+
+    async def signed_documents(self, sub: str, *codes: str) -> list[dict[str, str]]:
+        """Upload one signed PDF per catalogue material code, as ``sub``: the ``materials`` of a form naming them."""
+        refs = []
+        for i, code in enumerate(codes):
+            # One document each (the same bytes would be the same material).
+            headers = {**await self.as_(sub), "Idempotency-Key": str(uuid.uuid4())}
+            resp = await self.http.post("/api/v1/materials", headers=headers, data={"kind": code},
+                                        files={"file": (f"{code}.pdf", documents.pdf(i + 1), "application/pdf")})
+            assert resp.status_code in (200, 201), resp.text
+            refs.append({"code": code, "id": resp.json()["id"]})
+        return refs
 
     async def wait_status(self, sub: str, path: str, statuses: set[str], timeout: float = 30.0) -> dict[str, Any]:
         async def probe() -> dict[str, Any] | None:

@@ -23,7 +23,8 @@ from services.deregistration.schemas import (
 )
 from shared.auth import CurrentPrincipal, submitting_for
 from shared.idempotency import Created, IdempotencyKey, create_once
-from shared.kit import SUPPLEMENT_RESPONSES, add_application_reads
+from shared.kit import SUPPLEMENT_RESPONSES, add_application_reads, add_material_supply
+from shared.materials import LOOKUP_RESPONSES, Materials
 from shared.outbox import UnitOfWork
 from shared.pagination import Paging
 from shared.problems import Problem
@@ -43,9 +44,11 @@ def _concurrent() -> Problem:
 @router.post("/deregistrations", status_code=202, response_model=DeregistrationPublic,
              responses={403: {"description": "not the enterprise's applicant"},
                         409: {"description": "enterprise cancelled, or a deregistration in flight"},
-                        422: {"description": "problems, including an enterprise not known"}})
+                        422: {"description": "problems, including an enterprise not known or a key material "
+                                            "missing"},
+                        **LOOKUP_RESPONSES})
 async def submit(form: DeregistrationCreate, principal: CurrentPrincipal, runtime: Runtime,
-                 key: IdempotencyKey) -> JSONResponse:
+                 key: IdempotencyKey, materials: Materials) -> JSONResponse:
     """Deregister an enterprise (套餐式注销): one application to every department it holds (202: accepted).
 
     The simplified procedure starts with the public notice of the undertaking (a 个体工商户: a 10-day
@@ -53,12 +56,17 @@ async def submit(form: DeregistrationCreate, principal: CurrentPrincipal, runtim
     object during it; samr cancels the licence when it is over and nobody objected, then the accounts close.
     The general procedure starts with the creditors' announcement (45 days; 60 for a 个人独资企业); then tax
     and customs settle, samr cancels, and the accounts and insurances close.
+
+    The service catalogue of the procedure says which materials it needs: a key one missing is 422; with only
+    non-key ones missing it is accepted (容缺受理), `pending_materials` and `materials_deadline` saying what is
+    to come by when (`POST /deregistrations/{id}/materials`).
     """
     applicant = submitting_for(principal, form.on_behalf_of)
+    found = await materials.look_up([m.id for m in form.materials])
 
     async def create(uow: UnitOfWork) -> Created:
         app = await commands.submit(uow, form, applicant=applicant, submitted_by=principal.sub,
-                                    settings=runtime.settings)
+                                    settings=runtime.settings, found=found)
         body = (await views.deregistration_public(uow.session, app)).model_dump(mode="json")
         return Created(202, body, app.id)
 
@@ -82,6 +90,7 @@ async def enterprise(uscc: str, principal: CurrentPrincipal, runtime: Runtime) -
 
 
 add_application_reads(router, FLOW, "/deregistrations", DeregistrationPublic, views.deregistration_public)
+add_material_supply(router, FLOW, "/deregistrations", DeregistrationPublic, views.deregistration_public)
 
 
 @router.post("/deregistrations/{application_id}/objections", status_code=201, response_model=ObjectionPublic,

@@ -19,10 +19,11 @@ from shared import timers
 from shared.applications import lock_row
 from shared.auth import Principal, require_write
 from shared.identifiers import is_valid_uscc
+from shared.materials import MaterialInfo, PendingMaterial
 from shared.numbers import next_application_number
 from shared.outbox import UnitOfWork
 from shared.records import utcnow
-from shared.refusals import Conflict, refuse_if
+from shared.refusals import Conflict, Invalid, refuse_if
 from shared.settings import Settings
 from shared.tasks import load_tasks
 from shared.validation import Checks
@@ -85,10 +86,13 @@ async def _may_act(uow: UnitOfWork, enterprise: EnterpriseView, applicant: str, 
 
 
 async def submit(uow: UnitOfWork, form: DeregistrationCreate, *, applicant: str, submitted_by: str,
-                 settings: Settings) -> DeregistrationApplication:
-    """Accept a deregistration: its notice period starts (public notice, a 个体工商户's objection window, or
-    the creditors' announcement). In the simplified procedure the departments that may object are asked at
-    once; samr, and what follows it, when the period is over and nobody objected."""
+                 settings: Settings, found: Mapping[str, MaterialInfo | None]) -> DeregistrationApplication:
+    """Accept a deregistration: its form and its materials checked (the catalogue item of its procedure says
+    which are key and which may come later; ``found`` is what the materials service says of the documents it
+    names), its notice period starts (public notice, a 个体工商户's objection window, or the creditors'
+    announcement). In the simplified procedure the departments that may object are asked at once; samr, and
+    what follows it, when the period is over and nobody objected."""
+    now = utcnow()
     checks = Checks()
     checks.problems.extend(domain.validate(form, local_today()))
     enterprise = await _locked_enterprise(uow, form.uscc, checks)
@@ -99,9 +103,16 @@ async def submit(uow: UnitOfWork, form: DeregistrationCreate, *, applicant: str,
         investors = domain.investors_from(enterprise.investors)
         problems, notes = domain.simplified_eligibility(form, investors, enterprise.restrictions or [])
         checks.problems.extend(problems)
+    deferred: list[PendingMaterial] = []
+    if form.procedure in set(domain.Procedure):
+        kind = domain.notice_kind(form.procedure, enterprise.entity_type if enterprise else "")
+        try:
+            deferred = FLOW.check_materials(form, found, now=now,
+                                            items=[domain.catalogue_item(form.procedure, kind)])
+        except Invalid as invalid:
+            checks.problems.extend(invalid.errors)
     refuse_if(checks.problems)
     assert enterprise is not None
-    now = utcnow()
     holdings = handlers.holdings_of(enterprise)
     kind = domain.notice_kind(form.procedure, enterprise.entity_type)
     app = DeregistrationApplication(
@@ -116,11 +127,12 @@ async def submit(uow: UnitOfWork, form: DeregistrationCreate, *, applicant: str,
     enterprise.deregistration_id = app.id
     enterprise.updated_at = now
     # Announced as .public_notice / .objection_window / .creditor_notice (its "submitted").
-    tasks = await FLOW.submit(uow, app, district_code=enterprise.district_code, request_now=False, now=now)
+    tasks = await FLOW.submit(uow, app, district_code=enterprise.district_code, request_now=False, now=now,
+                              deferred=deferred)
     ends = now + domain.notice_length(form.procedure, enterprise.entity_type, periods(settings))
     notice = timers.schedule(uow.session, domain.TIMER_NOTICE_END, app.id, ends)
     notice.created_at = now
-    handlers.ask_during_notice(uow, app, tasks, now=now, until=ends)
+    await handlers.ask_during_notice(uow, app, tasks, now=now, until=ends)
     return app
 
 

@@ -16,6 +16,7 @@ from shared.catalogue import Entry, timed_plan
 from shared.departments import Department
 from shared.fanout import ApplicationStatus, Plan, Step
 from shared.identifiers import is_valid_uscc
+from shared.materials import FormMaterials
 from shared.refusals import Conflict, FieldProblem, Forbidden
 from shared.validation import Checks, Loc
 from shared.workdays import LOCAL_TZ
@@ -671,3 +672,33 @@ def suspension_starts_at(filing: Filing) -> datetime:
 def suspension_ends_at(end: date) -> datetime:
     """A suspension is over when its end date is: at the following local midnight."""
     return local_midnight(end + timedelta(days=1))
+
+
+# --- Materials (申请材料, 容缺受理) -------------------------------------------------------------------------------
+
+# The catalogue items (办事指南) a deregistration is of: the procedure, and for a 个体工商户 its own simplified one.
+SIMPLIFIED_ITEM = "simplified_deregistration"
+INDIVIDUAL_SIMPLIFIED_ITEM = "individual_business_simplified_deregistration"
+GENERAL_ITEM = "general_deregistration"
+SUSPENSION_ITEM = "suspension"
+# Every enterprise this service deregisters or suspends is known from registration's announcement: its electronic
+# licence is held, so the licence is never asked for (一证通办).
+HELD_CERTIFICATES = frozenset({"business_licence"})
+FORM_CARRIES = frozenset({"deregistration_application", "liquidation_group_filing"})
+
+
+def catalogue_item(procedure: Procedure | str, kind: NoticeKind | str) -> str:
+    """The catalogue item of a deregistration by its procedure and the period it starts in (a 个体工商户's
+    objection window marks its own simplified item)."""
+    if Procedure(procedure) == Procedure.general:
+        return GENERAL_ITEM
+    return INDIVIDUAL_SIMPLIFIED_ITEM if kind == NoticeKind.objection_window else SIMPLIFIED_ITEM
+
+
+def deregistration_materials(_form: DeregistrationCreate) -> FormMaterials:
+    """What a deregistration's form implies for the catalogue. The form is the application; in the general
+    procedure its liquidation group is the group's filing (备案; a form without one is refused by its own check).
+    The undertaking (承诺书), the dissolution resolution and the liquidation report are signed documents the
+    form only describes (its signatories, its summary): they are uploaded. The holdings the enterprise's
+    circumstances depend on are not the form's but the register's, and ask for no material."""
+    return FormMaterials(circumstances=frozenset(), carried=FORM_CARRIES, certificates=HELD_CERTIFICATES)

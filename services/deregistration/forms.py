@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from shared.forms import FormModel, FormShape
+from shared.materials import MAX_MATERIALS, MaterialRef
 
 SHORT = 100
 MAX_PEOPLE = 50
@@ -54,6 +55,10 @@ class DeregistrationCreate(FormModel):
     liquidation: LiquidationIn | None = None
     liquidation_report: LiquidationReportIn | None = Field(
         default=None, description="一般注销: the liquidation report, confirmed by the shareholders (required)")
+    materials: list[MaterialRef] = Field(
+        default_factory=list, max_length=MAX_MATERIALS,
+        description="uploaded documents (POST /api/v1/materials) by catalogue material code: the signed undertaking, "
+                    "or the dissolution resolution and liquidation report (see GET /api/v1/catalogue/<item>)")
     on_behalf_of: str | None = Field(default=None, max_length=200,
                                      description="a clerk names the applicant they act for")
 
@@ -79,5 +84,6 @@ def _v1_to_v2(form: dict) -> dict:
     return {**form, "liquidation_report": form.get("liquidation_report")}
 
 
-# Version 1 had no liquidation report; a change of shape adds an upgrade step from the version before.
+# Version 1 had no liquidation report; a change of shape adds an upgrade step from the version before. Uploaded
+# materials came with a default (none), so a stored form without them reads as it is.
 FORM = FormShape(DeregistrationCreate, version=2, upgrades={1: _v1_to_v2})

@@ -15,7 +15,7 @@ from services.deregistration.domain import NUMBER_PREFIX, SERVICE, Holdings, Pro
 from services.deregistration.forms import FORM
 from services.deregistration.models import DeregistrationApplication, EnterpriseView, Objection, Suspension
 from shared import applications, timers
-from shared.applications import ApplicationFlow, TaskDetails
+from shared.applications import ApplicationFlow, MaterialsRule, TaskDetails
 from shared.bus import ConsumerSpec, PoisonMessage
 from shared.catalogue import guide_of
 from shared.departments import Department
@@ -126,13 +126,13 @@ def task_details(app: DeregistrationApplication, _tasks: Sequence[DepartmentTask
     return details
 
 
-def ask_during_notice(uow: UnitOfWork, app: DeregistrationApplication, tasks: Sequence[DepartmentTask], *,
-                      now: datetime, until: datetime) -> list[DepartmentTask]:
+async def ask_during_notice(uow: UnitOfWork, app: DeregistrationApplication, tasks: Sequence[DepartmentTask], *,
+                            now: datetime, until: datetime) -> list[DepartmentTask]:
     """Ask the departments that may object (domain.asked_during_notice) when the notice starts: each has
-    until its end to answer, and a rejection is an objection."""
+    until its end to answer, and a rejection is an objection. Each is sent the links to the documents."""
     during = domain.asked_during_notice(app.procedure, plan_of(app))
     by_department = {t.department: t for t in tasks}
-    details = task_details(app, tasks)
+    details = await FLOW.task_details(uow.session, app, tasks, now=now)
     asked = []
     for step in ready_steps(during, statuses_of(tasks)):
         task = by_department[step.department]
@@ -174,7 +174,7 @@ class DeregistrationFlow(ApplicationFlow[DeregistrationApplication]):
         app.missing = []
         app.updated_at = utcnow()
         tasks = await load_tasks(uow.session, app.id)
-        reopen_returned(uow, tasks, self.details(app, tasks))
+        reopen_returned(uow, tasks, await self.task_details(uow.session, app, tasks))
         self.emit(uow, app, tasks)
         return tasks
 
@@ -253,6 +253,8 @@ FLOW = DeregistrationFlow(
     details=task_details,
     on_rejected=stop,
     on_completed=complete,
+    materials=MaterialsRule(lambda app: (domain.catalogue_item(app.procedure, notice_kind_of(app)),),
+                            facts=lambda form: domain.deregistration_materials(form)),
 )
 
 

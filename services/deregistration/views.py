@@ -22,7 +22,7 @@ from services.deregistration.schemas import (
     SuspensionPublic,
 )
 from shared import timers
-from shared.applications import application_fields, own_only, readable_or_404
+from shared.applications import application_fields, materials_fields, own_only, readable_or_404
 from shared.auth import Principal
 from shared.escalations import escalations_of
 from shared.pagination import PageQuery, fetch_page
@@ -46,7 +46,8 @@ async def deregistration_public(session: AsyncSession, app: DeregistrationApplic
                               ends_at=notice_timer.due_at, ended_at=notice_timer.fired_at,
                               cancelled_at=notice_timer.cancelled_at)
     return DeregistrationPublic(
-        **application_fields(app, tasks), escalations=await escalations_of(session, app.id),
+        **application_fields(app, tasks), **await materials_fields(session, app),
+        escalations=await escalations_of(session, app.id),
         procedure=app.procedure, uscc=app.uscc,
         enterprise_name=app.enterprise_name, district_code=app.district_code, stated_reason=app.stated_reason,
         notice=notice, objections=[objection_public(app, o, with_status=False) for o in objections],

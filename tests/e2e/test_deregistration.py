@@ -107,7 +107,17 @@ async def licence_status(api: Api, code: str, status: str) -> dict[str, Any]:
     return await eventually(probe, what=f"the licence to verify as {status}")
 
 
-async def deregister(api: Api, owner: str, body: dict[str, Any], expect: int = 202) -> dict[str, Any]:
+# The signed documents a deregistration uploads (the catalogue holds them key; the form only describes them).
+SIGNED = {"general": ("dissolution_resolution", "liquidation_report"), "simplified": ("investors_undertaking",),
+          "individual": ("operator_undertaking",)}
+
+
+async def deregister(api: Api, owner: str, body: dict[str, Any], expect: int = 202, *,
+                     individual: bool = False) -> dict[str, Any]:
+    """Submit a deregistration with the signed documents its procedure asks for (unless it names its own)."""
+    if "materials" not in body:
+        signed = SIGNED["individual" if individual else body["procedure"]]
+        body = body | {"materials": await api.signed_documents(owner, *signed)}
     resp = await api.submit(owner, body, path="/api/v1/deregistrations")
     assert resp.status_code == expect, dump(resp)
     return resp.json()
@@ -218,6 +228,36 @@ async def test_general_procedure_clears_tax_before_samr_closes_insurance_after_a
     # Deregistered once: a second application is refused and says why.
     again = await deregister(api, owner, general_body(ent["uscc"]), expect=409)
     assert again["code"] == "enterprise_cancelled"
+
+
+async def test_the_signed_undertaking_is_a_key_material_and_departments_read_it_through_their_link(
+        api: Api) -> None:
+    owner = "undertaking-owner"
+    ent = await open_enterprise(api, owner)
+    # Without the signed undertaking: one 422 naming it, with the form's own problem; the licence itself is
+    # not asked for (the electronic licence is held: 一证通办).
+    unsigned = simplified_body(ent["uscc"]) | {"reason": "", "materials": []}
+    refused = await deregister(api, owner, unsigned, expect=422)
+    assert sorted((e["code"], e["loc"][0]) for e in refused["errors"]) == [("material_missing", "materials"),
+                                                                            ("required", "reason")]
+    missing = next(e for e in refused["errors"] if e["code"] == "material_missing")
+    assert "investors_undertaking" in missing["message_en"] and "承诺书" in missing["message_zh"]
+    # A general procedure's documents do not stand for it.
+    wrong = simplified_body(ent["uscc"]) | {"materials": await api.signed_documents(owner, "liquidation_report")}
+    assert [e["code"] for e in (await deregister(api, owner, wrong, expect=422))["errors"]] == [
+        "material_not_asked", "material_missing"]
+
+    submitted = await deregister(api, owner, simplified_body(ent["uscc"]))
+    assert submitted["pending_materials"] == [] and submitted["materials_deadline"] is None
+    # Tax is asked when the notice starts (it waits for an officer here): its task links the undertaking.
+    task = await task_in_queue(api, "tax", submitted["id"])
+    [document] = task["details"]["materials"]
+    assert document["code"] == "investors_undertaking" and "department=tax" in document["link"]
+    read = await api.http.get(document["link"], headers=await api.as_("tax-officer", "dept:tax"))
+    assert read.status_code == 200 and read.content.startswith(b"%PDF")
+    # The link is tax's: another department's officer is not let in by it.
+    other = await api.http.get(document["link"], headers=await api.as_("hrss-officer", "dept:hrss"))
+    assert other.status_code == 404
 
 
 async def test_simplified_procedure_without_tax_matters_skips_tax_and_completes(api: Api) -> None:
@@ -331,9 +371,10 @@ async def test_unknown_cancelled_and_in_flight_are_refused_saying_which(api: Api
     assert (await deregister(api, "not-the-owner", general_body(ent["uscc"]), expect=403))["code"] == \
         "not_enterprise_owner"
     key = str(uuid.uuid4())
-    first = await api.submit(owner, general_body(ent["uscc"]), key=key, path="/api/v1/deregistrations")
+    body = general_body(ent["uscc"]) | {"materials": await api.signed_documents(owner, *SIGNED["general"])}
+    first = await api.submit(owner, body, key=key, path="/api/v1/deregistrations")
     assert first.status_code == 202, dump(first)
-    replay = await api.submit(owner, general_body(ent["uscc"]), key=key, path="/api/v1/deregistrations")
+    replay = await api.submit(owner, body, key=key, path="/api/v1/deregistrations")
     assert replay.status_code == 202 and replay.json()["id"] == first.json()["id"]
     in_flight = await deregister(api, owner, simplified_body(ent["uscc"]), expect=409)
     assert in_flight["code"] == "deregistration_in_flight"
@@ -445,11 +486,11 @@ async def test_an_individual_business_deregisters_in_its_objection_window_with_s
     # An undertaking without the operator is refused, naming them.
     li_si = {"name": "李四", "id_number": "440704198503152340"}
     stranger = simplified_body(uscc) | {"undertaking": {"no_outstanding_debts": True, "signatories": [li_si]}}
-    refused = await deregister(api, owner, stranger, expect=422)
+    refused = await deregister(api, owner, stranger, expect=422, individual=True)
     assert [e["code"] for e in refused["errors"]] == ["investor_not_signed"]
     assert "110105********002X" in refused["errors"][0]["message_en"]
 
-    submitted = await deregister(api, owner, simplified_body(uscc))
+    submitted = await deregister(api, owner, simplified_body(uscc), individual=True)
     path = f"/api/v1/deregistrations/{submitted['id']}"
     assert submitted["status"] == "objection_window" and submitted["notice"]["kind"] == "objection_window"
     assert [(e["check"], e["outcome"]) for e in submitted["eligibility"]] == [("investors_signed", "passed"),

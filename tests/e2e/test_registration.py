@@ -344,7 +344,8 @@ async def test_a_cancelled_enterprise_changes_no_more(api: Api) -> None:
     # The README's general deregistration (the stack has no creditor-notice wait).
     dereg = {"uscc": uscc, "procedure": "general", "reason": "经营期满",
              "liquidation": {"members": [{"name": "张三", "id_number": "11010519491231002X"}]},
-             "liquidation_report": {"summary": "债权债务已清理完毕", "confirmed_by_shareholders": True}}
+             "liquidation_report": {"summary": "债权债务已清理完毕", "confirmed_by_shareholders": True},
+             "materials": await api.signed_documents("closing-owner", "dissolution_resolution", "liquidation_report")}
     resp = await api.submit("closing-owner", dereg, path="/api/v1/deregistrations")
     assert resp.status_code == 202, dump(resp)
 
