@@ -53,8 +53,8 @@ async def test_an_application_stored_under_an_older_form_shape_completes(
     body = copy.deepcopy(EXAMPLE_REGISTRATION)
     body["enterprise"]["name"] = "江门市蓬江区旧版表单测试科技有限公司"
     async with uow_factory() as uow:
-        app = await commands.submit(uow, RegistrationCreate.model_validate(body), applicant="old-form", found={},
-                                    submitted_by="old-form")
+        app, _submitted = await commands.submit(uow, RegistrationCreate.model_validate(body), applicant="old-form",
+                                            submitted_by="old-form", found={})
         await uow.commit()
     tasks_before = {department for department, _status in await _tasks(uow_factory, app.id)}
 
