@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Generator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import aiosqlite
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -15,6 +18,62 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy.engine import Connection
     from sqlalchemy.pool import ConnectionPoolEntry
+
+
+class _RunAtOnce:
+    """Stands in for aiosqlite's queue to its worker thread: runs what is put on it there and then."""
+
+    @staticmethod
+    def put_nowait(item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            result = function()
+        except BaseException as exc:  # handed to the caller, as the worker thread would
+            if future is not None and not future.done():
+                future.set_exception(exc)
+        else:
+            if future is not None and not future.done():
+                future.set_result(result)
+
+
+class InlineSQLiteConnection(aiosqlite.Connection):
+    """aiosqlite's connection with every call made on the event loop's own thread, not a worker thread.
+
+    The service keeps one SQLite connection and runs one transaction at a time on it, and a statement on
+    a local WAL database takes microseconds, so handing each one to a thread and waking the loop when it
+    is done (two thread switches and a GIL handover per statement) cost more than the statement itself.
+    The one wait that can block the loop is SQLite's busy handler, when another process holds the
+    database's write lock; no other process writes a service's database while it serves.
+    """
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
+        super().__init__(connector, iter_chunk_size=64)
+        # SQLAlchemy's adapter puts some calls (setting the isolation level) on the worker's queue itself.
+        self._tx = _RunAtOnce()  # type: ignore[assignment]
+
+    def __await__(self) -> Generator[Any, None, InlineSQLiteConnection]:
+        return self._open().__await__()
+
+    async def _open(self) -> InlineSQLiteConnection:
+        self._connection = self._connector()
+        return self
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self._running or self._connection is None:
+            raise ValueError("Connection closed")
+        return fn(*args, **kwargs)
+
+    def stop(self) -> None:
+        self._running = False
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+def _inline_sqlite(database: str, **kwargs: Any) -> InlineSQLiteConnection:
+    # check_same_thread off (SQLAlchemy asks for it too): the pool may close a connection from another thread.
+    kwargs["check_same_thread"] = False
+    return InlineSQLiteConnection(partial(sqlite3.connect, database, **kwargs))
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -29,7 +88,8 @@ def create_engine(url: str) -> AsyncEngine:
         db_path = url.split(":///", 1)[-1]
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 60}, pool_size=1, max_overflow=0,
+        engine = create_async_engine(url, connect_args={"timeout": 60, "async_creator_fn": _inline_sqlite},
+                                     pool_size=1, max_overflow=0,
                                      pool_timeout=120)
 
         @event.listens_for(engine.sync_engine, "connect")
