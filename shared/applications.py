@@ -179,9 +179,17 @@ async def lock_row(session: AsyncSession, model: type[A], key: str) -> A | None:
 
 
 async def lock_with_tasks(session: AsyncSession, model: type[A], key: str) -> tuple[A | None, list[DepartmentTask]]:
-    """An application locked as ``lock_row`` locks it, and its tasks in creation order, in one round trip (its
-    tasks refreshed too: one read before the lock is not trusted either)."""
+    """An application locked as ``lock_row`` locks it, and its tasks in creation order, read after the lock is
+    held (its tasks refreshed too: one read before the lock is not trusted either).
+
+    On PostgreSQL the tasks are read by a second statement: in one statement joining them, a wait for the
+    application's lock would return the row's new version but the tasks as they were when the statement
+    began, before the answer that held the lock committed, and the two answers would each miss the other's.
+    SQLite serialises writers before the first statement, so there the one statement is safe."""
     pk = sa.inspect(model).primary_key[0]
+    if session.get_bind().dialect.name == "postgresql":
+        app = await lock_row(session, model, key)
+        return app, (await load_tasks(session, key, refresh=True) if app is not None else [])
     query = (select(model, DepartmentTask).outerjoin(DepartmentTask, col(DepartmentTask.application_id) == pk)
              .where(pk == key).order_by(*CREATION_ORDER)
              .with_for_update(of=model).execution_options(populate_existing=True))
