@@ -229,6 +229,10 @@ class UnitOfWork:
         self._emitted = 0
         # Outbox rows emitted and not yet written: written at commit in one statement, in the order emitted.
         self._outbox: list[dict[str, Any]] = []
+        # A consumer's batch is first run without savepoints (see ``savepoint``); ``spoiled`` then tells that
+        # a block raised, so the unit can only be rolled back.
+        self.savepoints = True
+        self.spoiled = False
 
     async def __aenter__(self) -> UnitOfWork:
         self.session = self.maker()
@@ -263,7 +267,17 @@ class UnitOfWork:
 
     @contextlib.asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
-        """``async with uow.savepoint():`` a block whose changes (and events) are undone alone if it raises."""
+        """``async with uow.savepoint():`` a block whose changes (and events) are undone alone if it raises.
+
+        With ``savepoints`` off none is opened: a block that raises marks the unit ``spoiled`` (whether or
+        not its caller catches the error), and the unit must be rolled back whole."""
+        if not self.savepoints:
+            try:
+                yield
+            except BaseException:
+                self.spoiled = True
+                raise
+            return
         emitted = len(self._outbox)
         try:
             async with self.session.begin_nested():
