@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -121,6 +122,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         problem = Problem(exc.status_code, titles.get(exc.status_code, str(exc.detail)),
                           str(exc.detail) if exc.detail else None, headers=dict(exc.headers or {}))
         return problem_response(problem, request)
+
+    @app.exception_handler(sqlalchemy.exc.OperationalError)
+    @app.exception_handler(sqlalchemy.exc.InterfaceError)
+    @app.exception_handler(sqlalchemy.exc.TimeoutError)
+    @app.exception_handler(ConnectionError)
+    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # The database refused a connection (too many clients, or none listening), dropped one, or the pool
+        # had none free in time: nothing was committed, and the same request later (its Idempotency-Key too) is safe.
+        log.warning("database unavailable", extra={"route": request.url.path, "error": repr(exc)[:500]})
+        return problem_response(Problem(503, "Service unavailable", "The database is busy or unreachable; "
+                                        "try again shortly.", code="database_unavailable",
+                                        headers={"Retry-After": "1"}), request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
