@@ -24,6 +24,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -159,6 +160,10 @@ class Result:
 
 
 async def run_ours(n: int, concurrencies: Iterable[int], workers: int, profile_seconds: float) -> list[Result]:
+    # Stopped by a signal (a timeout, CI), the run still stops the stack it started rather than leave it running.
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
     tmp = Path(tempfile.mkdtemp(prefix="onestop-bench-"))
     server_url = os.environ.get("TEST_DATABASE_URL")
     if server_url:
