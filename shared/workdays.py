@@ -176,6 +176,12 @@ def local_today(now: datetime | None = None) -> date:
     return (_as_aware(now) if now is not None else datetime.now(LOCAL_TZ)).astimezone(LOCAL_TZ).date()
 
 
+@functools.lru_cache(maxsize=4096)
+def _official_workday(day: date) -> bool:
+    # Asked for the same few weeks on every time limit worked out; the package checks and looks up each time.
+    return bool(chinese_calendar.is_workday(day))
+
+
 def _local_date(day: date) -> date:
     if isinstance(day, datetime):
         return _as_aware(day).astimezone(LOCAL_TZ).date()
@@ -259,7 +265,7 @@ def is_working_day(day: date, extra: WorkdayArrangement | None = None) -> bool:
     """
     day = _local_date(day)
     if _year_covered(day.year):
-        return chinese_calendar.is_workday(day)
+        return _official_workday(day)
     if extra is None:
         extra = configured_arrangement()
     if day in extra.workdays:

@@ -117,6 +117,17 @@ def cpu_of(roots: dict[str, int]) -> dict[str, float]:
     return totals
 
 
+def postmaster() -> int | None:
+    """The PostgreSQL server's first process on this machine (its backends are its children), if one runs."""
+    stats = _all_stats()
+    for pid, (parent, _sid, _cpu) in stats.items():
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "postgres":
+                if Path(f"/proc/{parent}/comm").read_text().strip() != "postgres":
+                    return pid
+    return None
+
+
 def own_cpu() -> float:
     t = os.times()
     return t.user + t.system
@@ -186,6 +197,10 @@ async def run_ours(n: int, concurrencies: Iterable[int], workers: int, profile_s
         assert broker.proc is not None
         roots = {name: proc.pid for name, proc in stack.procs.items()}
         roots["nats-server"] = broker.proc.pid
+        server = postmaster() if server_url else None
+        if server is not None:
+            # The database's own work per application counts too (every backend, the writer and checkpointer).
+            roots["postgresql server"] = server
         waiting: dict[str, asyncio.Future[float]] = {}
         early: dict[str, float] = {}
         retried = [0]
