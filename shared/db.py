@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from sqlalchemy.pool import ConnectionPoolEntry
 
 
+# How long a statement waits for another connection's write lock before it fails as busy.
+SQLITE_BUSY_SECONDS = 60.0
+
+
 class _RunAtOnce:
     """Stands in for aiosqlite's queue to its worker thread: runs what is put on it there and then."""
 
@@ -43,12 +47,17 @@ class InlineSQLiteConnection(aiosqlite.Connection):
     The service keeps one SQLite connection and runs one transaction at a time on it, and a statement on
     a local WAL database takes microseconds, so handing each one to a thread and waking the loop when it
     is done (two thread switches and a GIL handover per statement) cost more than the statement itself.
-    The one wait that can block the loop is SQLite's busy handler, when another process holds the
-    database's write lock; no other process writes a service's database while it serves.
+
+    SQLite's own busy handler would sleep on the loop's thread while another connection holds the write
+    lock, stopping everything else the process does, the holder too when it is in the same process. So
+    the connection has no busy timeout: a statement refused as busy is tried again after an asynchronous
+    pause (1 ms, doubling to 50 ms), for up to ``busy_seconds``. Only statements that take the write lock
+    (``BEGIN IMMEDIATE``) are ever refused, and they have done nothing when they are.
     """
 
-    def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(self, connector: Callable[[], sqlite3.Connection], busy_seconds: float) -> None:
         super().__init__(connector, iter_chunk_size=64)
+        self.busy_seconds = busy_seconds
         # SQLAlchemy's adapter puts some calls (setting the isolation level) on the worker's queue itself.
         self._tx = _RunAtOnce()  # type: ignore[assignment]
 
@@ -62,7 +71,21 @@ class InlineSQLiteConnection(aiosqlite.Connection):
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or self._connection is None:
             raise ValueError("Connection closed")
-        return fn(*args, **kwargs)
+        try:
+            return fn(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                raise
+        loop = asyncio.get_running_loop()
+        deadline, pause = loop.time() + self.busy_seconds, 0.001
+        while True:
+            await asyncio.sleep(pause)
+            try:
+                return fn(*args, **kwargs)
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or loop.time() >= deadline:
+                    raise
+            pause = min(pause * 2, 0.05)
 
     def stop(self) -> None:
         self._running = False
@@ -74,7 +97,9 @@ class InlineSQLiteConnection(aiosqlite.Connection):
 def _inline_sqlite(database: str, **kwargs: Any) -> InlineSQLiteConnection:
     # check_same_thread off (SQLAlchemy asks for it too): the pool may close a connection from another thread.
     kwargs["check_same_thread"] = False
-    return InlineSQLiteConnection(partial(sqlite3.connect, database, **kwargs))
+    # The wait for a busy database is the connection's own, asynchronous (see InlineSQLiteConnection).
+    busy_seconds = float(kwargs.pop("timeout", SQLITE_BUSY_SECONDS))
+    return InlineSQLiteConnection(partial(sqlite3.connect, database, timeout=0, **kwargs), busy_seconds)
 
 
 def _json_text(value: Any) -> str:
@@ -98,7 +123,8 @@ def create_engine(url: str) -> AsyncEngine:
         db_path = url.split(":///", 1)[-1]
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 60, "async_creator_fn": _inline_sqlite},
+        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS,
+                                                       "async_creator_fn": _inline_sqlite},
                                      pool_size=1, max_overflow=0,
                                      pool_timeout=120, **JSON_CODEC)
 
@@ -107,7 +133,7 @@ def create_engine(url: str) -> AsyncEngine:
             dbapi_conn.isolation_level = None  # let the "begin" hook below issue BEGIN itself
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.execute("PRAGMA busy_timeout=0")  # the connection waits for the lock itself, asynchronously
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
