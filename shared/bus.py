@@ -186,6 +186,9 @@ class Bus:
                 self._js = self.nc.jetstream(timeout=10)
                 if self.manage_streams:
                     await self.ensure_streams()
+                # An earlier attempt that connected and then failed (a cluster's JetStream not ready to create
+                # streams yet) was closed, and its disconnect marked the bus down; no reconnect will clear that.
+                self._down.clear()
                 self._ready.set()
                 log.info("bus connected", extra={"nats_url": self.url})
                 return

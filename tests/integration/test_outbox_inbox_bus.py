@@ -323,3 +323,33 @@ async def test_an_event_too_large_is_refused_at_emit_and_one_already_stored_is_d
     assert [(d.event_id, d.subject) for d in dead] == [(huge.id, subject)]
     assert dead[0].size_bytes > MAX_EVENT_BYTES and "limit" in dead[0].reason
     assert await _unsent(maker)
+
+
+async def test_a_bus_whose_first_attempts_failed_publishes_once_connected(  # type: ignore[no-untyped-def]
+        tmp_path, caplog) -> None:
+    """The streams cannot be created at first (here a stream of someone else's holds the subjects; in a cluster,
+    JetStream not ready yet): the bus connects, fails, closes and tries again. Once it gets through, publishing
+    works at once; the closed attempts must not leave it believing the connection is down."""
+    with NatsServer(tmp_path / "nats") as server:
+        nc = await server.connect()
+        js = nc.jetstream()
+        await js.add_stream(name="SOMEONE_ELSES", subjects=["registration.>"])
+        bus = Bus(server.url, name="late-streams", seed=server.seed())
+        connecting = asyncio.create_task(bus.connect())
+        try:
+            async def refused_at_least_twice() -> bool:
+                failed = [r for r in caplog.records if r.getMessage() == "bus connect failed, retrying"]
+                return connecting.done() or len(failed) >= 2
+
+            await eventually(refused_at_least_twice, what="the bus to try and fail to create its streams")
+            assert not connecting.done()
+            await js.delete_stream("SOMEONE_ELSES")
+            await asyncio.wait_for(connecting, 30)
+            event = CloudEvent(source="/test", type="test", data={})
+            await asyncio.wait_for(bus.publish_many([("registration.application.in_progress",
+                                                      event.model_dump_json().encode(), event.id, None)]), 10)
+            assert await stream_ids(bus, "registration.application.in_progress") == [event.id]
+        finally:
+            connecting.cancel()
+            await bus.close()
+            await nc.close()
