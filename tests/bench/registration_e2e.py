@@ -78,13 +78,14 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _stat(pid: int) -> tuple[int, int, float] | None:
-    """(parent pid, session id, CPU seconds user+system) of a live process."""
+    """(parent pid, session id, CPU seconds user+system) of a live process, with that of its children that have
+    exited (a database server's backends come and go with its clients' pools)."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     fields = text[text.rindex(")") + 2:].split()
-    return int(fields[1]), int(fields[3]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return int(fields[1]), int(fields[3]), sum(int(f) for f in fields[11:15]) / CLOCK_TICKS
 
 
 def _all_stats() -> dict[int, tuple[int, int, float]]:
