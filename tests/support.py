@@ -24,6 +24,7 @@ import httpx
 import nats
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import ServiceUnavailableError
 
 from services.stack import Stack, free_port
 from shared import natsauth, registry
@@ -445,11 +446,18 @@ async def stream_events(broker: NatsServer | NatsCluster | Stack, stream: str, s
         sub = await js.pull_subscribe(subject, stream=stream, config=ConsumerConfig(
             deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=10.0))
         events: list[CloudEvent] = []
+        # A cluster that has just lost a node may answer 503 for a while (its leaders being elected).
+        deadline = time.monotonic() + 30
         while True:
             try:
                 batch = await sub.fetch(200, timeout=0.5)
             except (TimeoutError, NatsTimeoutError):
                 break
+            except ServiceUnavailableError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+                continue
             events += [CloudEvent.model_validate_json(m.data) for m in batch]
         await sub.unsubscribe()
         return events
@@ -468,8 +476,16 @@ async def first_stored_after(broker: NatsServer | NatsCluster, stream: str, subj
         sub = await js.pull_subscribe(subject, stream=stream, config=ConsumerConfig(
             deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=start,
             ack_policy=AckPolicy.NONE, inactive_threshold=10.0))
+        deadline = time.monotonic() + 30
         try:
-            batch = await sub.fetch(1, timeout=1.0)
+            while True:
+                try:
+                    batch = await sub.fetch(1, timeout=1.0)
+                    break
+                except ServiceUnavailableError:  # leaders still being elected after a node was lost
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.2)
         except (TimeoutError, NatsTimeoutError):
             return None
         finally:
