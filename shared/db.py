@@ -114,10 +114,10 @@ JSON_CODEC: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer"
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for SQLite (aiosqlite) or PostgreSQL (asyncpg).
 
-    SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` transactions: every transaction takes the
-    write lock up front, so two writers never deadlock upgrading a read lock (SQLITE_BUSY mid-flight).
-    As transactions are serialised anyway, the process keeps a single connection: waiting for it in the
-    pool's queue is far cheaper than SQLite's busy handler sleeping and retrying for the file lock.
+    SQLite (``InlineSQLiteConnection``) gets WAL, an asynchronous wait for a busy lock and ``BEGIN IMMEDIATE``
+    transactions: every transaction takes the write lock up front, so two writers never deadlock upgrading a
+    read lock (SQLITE_BUSY mid-flight). As transactions are serialised anyway, the process keeps a single
+    connection: waiting for it in the pool's queue is far cheaper than waiting for the file lock.
     """
     if url.startswith("sqlite"):
         db_path = url.split(":///", 1)[-1]

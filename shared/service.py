@@ -39,6 +39,7 @@ from shared.web import (
     health_router,
     install_common,
     install_problem_openapi,
+    uses_database,
 )
 from shared.workdays import coverage_warning
 
@@ -359,6 +360,7 @@ def dead_letter_router() -> APIRouter:
     return router
 
 
+@uses_database
 def get_runtime(request: Request) -> ServiceRuntime:
     return request.app.state.runtime
 

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import fastapi.routing
 from fastapi import APIRouter, FastAPI
@@ -377,6 +377,18 @@ def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, A
                 yield path, method, operation
 
 
+# Dependencies that open the service's database: a route that uses one may answer 503 database_unavailable
+# (shared.problems) when the database refuses or drops a connection, and its document says so.
+DATABASE_DEPENDENCIES: set[Callable[..., Any]] = set()
+D = TypeVar("D")
+
+
+def uses_database(dependency: Callable[..., D]) -> Callable[..., D]:
+    """Mark a FastAPI dependency as one that opens the service's database (see ``DATABASE_DEPENDENCIES``)."""
+    DATABASE_DEPENDENCIES.add(dependency)
+    return dependency
+
+
 def _calls(dependant: Dependant) -> Iterator[Any]:
     for dependency in dependant.dependencies:
         yield dependency.call
@@ -441,6 +453,8 @@ def route_problems(route: Any, operation: dict[str, Any], settings: Settings) ->
         add(422, "this Idempotency-Key came with another body")
         if token:
             add(403, "the caller's role does not create this (e.g. officers and administrators do not submit)")
+    if calls & DATABASE_DEPENDENCIES:
+        add(503, "the database is busy or unreachable (try again after Retry-After)")
     if "requestBody" in operation:
         limit = settings.max_upload_bytes if route.path_format in registry.upload_paths() else settings.max_body_bytes
         add(413, f"the body is over {limit} bytes")

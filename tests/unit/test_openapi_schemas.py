@@ -37,3 +37,18 @@ def test_every_status_a_service_declares_fits_the_status_column() -> None:
         statuses = [getattr(module.Status, k) for k in dir(module.Status)
                     if not k.startswith("_") and isinstance(getattr(module.Status, k), str)]
         assert statuses and all(len(s) <= 20 for s in statuses), (module.__name__, statuses)
+
+
+def test_a_route_that_opens_the_database_declares_its_503(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``test_database_unavailable`` shows answered (503 database_unavailable, Retry-After) is in the
+    document of every service route that opens the database, and not of one that does not."""
+    monkeypatch.setenv("ONESTOP_ENV", "dev")
+    get_settings.cache_clear()
+    document = importlib.import_module("services.registration.app").app.openapi()
+    for path, method in (("/api/v1/registrations/{application_id}", "get"), ("/api/v1/registrations", "get")):
+        answers = document["paths"][path][method]["responses"]
+        assert "database" in answers["503"]["description"], path
+        assert "Retry-After" in answers["503"]["headers"], path
+    health = document["paths"]["/healthz"]["get"]["responses"]
+    assert "503" not in health
+    get_settings.cache_clear()
