@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from services.gateway.progress import APPLICATION_ID, find_application
-from services.gateway.proxy import call, upstream_headers
+from services.gateway.proxy import Upstreams, call, upstream_headers
 from shared import registry
 from shared.auth import AdminPrincipal, CurrentPrincipal, SupervisorPrincipal, issue_token, require_officer
 from shared.backoffice import DecisionIn, DecisionPublic
@@ -35,9 +35,10 @@ Target = tuple[str, str]
 Answer = tuple[str, httpx.Response | None]
 
 
-def client_of(request: Request) -> httpx.AsyncClient:
-    """The gateway's one shared HTTP client."""
-    return request.app.state.client
+def upstreams_of(request: Request) -> Upstreams:
+    """The gateway's connections to the services."""
+    upstreams: Upstreams = request.app.state.upstreams
+    return upstreams
 
 
 async def ask_services(request: Request, method: str, targets: Iterable[Target], *,
@@ -48,7 +49,7 @@ async def ask_services(request: Request, method: str, targets: Iterable[Target],
 
     async def one(service: str, path: str) -> Answer:
         try:
-            return service, await call(client_of(request), settings.service_url(service), service, method, path,
+            return service, await call(upstreams_of(request), settings.service_url(service), service, method, path,
                                        headers=headers, params=params, content=content)
         except Problem:
             return service, None

@@ -13,7 +13,7 @@ from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from services.gateway import api, openapi, progress
 from services.gateway.guard import RequestGuardMiddleware
 from services.gateway.limits import RateLimits, enforce_rate_limit, verified_caller
-from services.gateway.proxy import forward, route_template
+from services.gateway.proxy import Upstreams, forward, route_template, upstream_clients
 from shared import catalogue, tracing
 from shared.auth import TokenVerifier, bearer_token
 from shared.bus import Bus
@@ -76,21 +76,21 @@ working, and the lists gathered from several services name the ones that did not
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     timeout = httpx.Timeout(settings.upstream_timeout_seconds, connect=2.0)
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
     bus = Bus(settings.nats_url, name="onestop-gateway", seed=settings.nats_seed(GATEWAY_IDENTITY),
               tls_ca=settings.nats_tls_ca,
               manage_streams=False)
-    async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
-        app.state.client = client
-        app.state.verifier = TokenVerifier(settings)
-        app.state.limits = RateLimits(settings)
-        app.state.bus = bus
-        # In the background: the gateway serves everything but live progress while the broker is away.
-        bus.start()
-        try:
-            yield
-        finally:
-            await bus.close()
+    upstreams = Upstreams(upstream_clients(timeout), pool_timeout=settings.upstream_timeout_seconds)
+    app.state.upstreams = upstreams
+    app.state.verifier = TokenVerifier(settings)
+    app.state.limits = RateLimits(settings)
+    app.state.bus = bus
+    # In the background: the gateway serves everything but live progress while the broker is away.
+    bus.start()
+    try:
+        yield
+    finally:
+        await bus.close()
+        await upstreams.aclose()
 
 
 # /openapi.json and /docs are served by services.gateway.openapi: one document for the whole public API.
@@ -178,8 +178,8 @@ async def route_to_service(path: str, request: Request) -> Response:
             return problem_response(problem, request)
     if request.method == "POST" and request.url.path in upload_paths():
         # An upload is passed on as it arrives (the body-limit middleware counts it), never held whole here.
-        return await forward(request, app.state.client, settings.service_url(owner.name), owner.name,
+        return await forward(request, app.state.upstreams, settings.service_url(owner.name), owner.name,
                              request.stream())
     # The body-limit middleware has already read (and bounded) the body.
-    return await forward(request, app.state.client, settings.service_url(owner.name), owner.name,
+    return await forward(request, app.state.upstreams, settings.service_url(owner.name), owner.name,
                          await request.body())

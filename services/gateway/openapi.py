@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from services.gateway.proxy import UpstreamBusy, Upstreams
 from shared import registry
 from shared.problems import Problem, problem_response
 from shared.registry import ServiceSpec
@@ -42,11 +43,12 @@ def _under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix.rstrip("/") + "/")
 
 
-async def _service_document(client: httpx.AsyncClient, base_url: str) -> dict[str, Any] | None:
+async def _service_document(upstreams: Upstreams, base_url: str) -> dict[str, Any] | None:
     try:
-        resp = await client.get(base_url + OPENAPI_PATH, timeout=3.0)
+        async with upstreams.lend(base_url) as client:
+            resp = await client.get(base_url + OPENAPI_PATH, timeout=3.0)
         return resp.json() if resp.status_code == 200 else None
-    except (httpx.HTTPError, ValueError):
+    except (httpx.HTTPError, UpstreamBusy, ValueError):
         return None
 
 
@@ -111,9 +113,9 @@ def install(app: FastAPI, settings: Settings) -> None:
 
     @app.get(OPENAPI_PATH, include_in_schema=False)
     async def openapi_document(request: Request) -> JSONResponse:
-        client: httpx.AsyncClient = request.app.state.client
+        upstreams: Upstreams = request.app.state.upstreams
         specs = [s for s in registry.services().values() if s.public_prefixes]
-        docs = await asyncio.gather(*(_service_document(client, settings.service_url(s.name)) for s in specs))
+        docs = await asyncio.gather(*(_service_document(upstreams, settings.service_url(s.name)) for s in specs))
         own = app.openapi()
         try:
             document = merge(own, zip(specs, docs, strict=True))

@@ -441,7 +441,7 @@ async def find_application(request: Request, application_id: str) -> tuple[Servi
 
     async def ask(spec: ServiceSpec, path: str) -> tuple[ServiceSpec, Any]:
         try:
-            return spec, await call(request.app.state.client, settings.service_url(spec.name), spec.name, "GET",
+            return spec, await call(request.app.state.upstreams, settings.service_url(spec.name), spec.name, "GET",
                                     f"{path}/{application_id}", headers=headers)
         except Problem as problem:
             return spec, problem

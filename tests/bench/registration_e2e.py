@@ -4,6 +4,7 @@
     make bench-peer                 # the same, then Temporal (../shared/peers beside the project) with the same N and C
     TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres make bench
     python -m tests.bench.registration_e2e --n 400 --concurrency 20 100 [--peer] [--profile-seconds 10]
+        [--profile-service gateway]
 
 Starts its own nats-server and stack on free ports (simulated departments answer at once, rate limits off),
 then for each concurrency C runs a closed loop: C clients each POST an enterprise opening through the gateway
@@ -26,6 +27,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -171,7 +173,8 @@ class Result:
 # --- ours --------------------------------------------------------------------------------------------
 
 
-async def run_ours(n: int, concurrencies: Iterable[int], workers: int, profile_seconds: float) -> list[Result]:
+async def run_ours(n: int, concurrencies: Iterable[int], workers: int, profile_seconds: float,
+                   profiled: str = "registration") -> list[Result]:
     # Stopped by a signal (a timeout, CI), the run still stops the stack it started rather than leave it running.
     main_task = asyncio.current_task()
     assert main_task is not None
@@ -217,13 +220,25 @@ async def run_ours(n: int, concurrencies: Iterable[int], workers: int, profile_s
                 future.set_result(now)
 
         await nc.subscribe("registration.application.completed", cb=on_completed)
-        limits = httpx.Limits(max_connections=max(concurrencies), max_keepalive_connections=max(concurrencies))
-        async with httpx.AsyncClient(base_url=stack.url_of("gateway"), timeout=120, limits=limits) as http:
-            token = (await http.post("/api/v1/auth/dev-token", json={"sub": "bench", "roles": ["applicant"]})
+        # One client, with one connection, per applicant in flight: httpx's pool looks through every connection it
+        # holds on each request, and one pool of 100 cost the bench more CPU per opening than the gateway.
+        gateway = stack.url_of("gateway")
+        clients: list[httpx.AsyncClient] = []
+        tls = ssl.create_default_context()  # never used on http://, but each client would load the CA store
+
+        def new_client() -> httpx.AsyncClient:
+            client = httpx.AsyncClient(base_url=gateway, timeout=120, limits=httpx.Limits(max_connections=1),
+                                       verify=tls)
+            clients.append(client)
+            return client
+
+        async with contextlib.AsyncExitStack() as closing:
+            closing.push_async_callback(lambda: asyncio.gather(*(c.aclose() for c in clients)))
+            token = (await new_client().post("/api/v1/auth/dev-token", json={"sub": "bench", "roles": ["applicant"]})
                      ).json()["access_token"]
             headers = {"authorization": f"Bearer {token}"}
 
-            async def one() -> float:
+            async def one(http: httpx.AsyncClient) -> float:
                 started = time.perf_counter()
                 body, key = bench_body(), os.urandom(8).hex()
                 for _attempt in range(5):
@@ -242,26 +257,30 @@ async def run_ours(n: int, concurrencies: Iterable[int], workers: int, profile_s
                     done = await asyncio.wait_for(future, 300)
                 return done - started
 
+            idle = [new_client() for _ in range(max(concurrencies))]
+
             async def closed_loop(total: int, concurrency: int) -> list[float]:
                 left = [total]
                 latencies: list[float] = []
 
                 async def client() -> None:
+                    http = idle.pop() if idle else new_client()
                     while left[0] > 0:
                         left[0] -= 1
-                        latencies.append(await one())
+                        latencies.append(await one(http))
+                    idle.append(http)
 
                 await asyncio.gather(*(client() for _ in range(concurrency)))
                 return latencies
 
             # Warm up connections and code paths, then one alone.
             await closed_loop(20, 5)
-            singles = [await one() for _ in range(5)]
+            singles = [await one(clients[0]) for _ in range(5)]
             print(f"one application alone, POST to completed: median {statistics.median(singles) * 1000:.0f} ms "
                   f"(min {min(singles) * 1000:.0f}, max {max(singles) * 1000:.0f}; 5 runs)", flush=True)
 
             for concurrency in concurrencies:
-                profiler = start_profile(roots.get("registration"), profile_seconds, tmp, concurrency)
+                profiler = start_profile(profiled, roots.get(profiled), profile_seconds, tmp, concurrency)
                 before, mine = cpu_of(roots), own_cpu()
                 t0 = time.perf_counter()
                 latencies = await closed_loop(n, concurrency)
@@ -288,14 +307,16 @@ async def run_ours(n: int, concurrencies: Iterable[int], workers: int, profile_s
     return results
 
 
-def start_profile(root: int | None, seconds: float, tmp: Path, concurrency: int) -> subprocess.Popen[bytes] | None:
-    """py-spy on the registration process for the first ``seconds`` of a run (``--profile-seconds``)."""
+def start_profile(service: str, root: int | None, seconds: float, tmp: Path,
+                  concurrency: int) -> subprocess.Popen[bytes] | None:
+    """py-spy on one service's process (registration unless ``--profile-service``) for the first ``seconds`` of a
+    run (``--profile-seconds``)."""
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent))
     if not seconds or root is None or spy is None:
         return None
     pid = _service_pid(root)
-    out = Path(os.environ.get("ONESTOP_PROFILE_DIR", tmp)) / f"registration-c{concurrency}.txt"
-    print(f"          profiling registration (pid {pid}) for {seconds:.0f} s → {out}", flush=True)
+    out = Path(os.environ.get("ONESTOP_PROFILE_DIR", tmp)) / f"{service}-c{concurrency}.txt"
+    print(f"          profiling {service} (pid {pid}) for {seconds:.0f} s → {out}", flush=True)
     return subprocess.Popen([spy, "record", "--nonblocking", "--gil", "-d", str(int(seconds)), "-r", "200", "-f", "raw",
                              "-o", str(out), "--pid", str(pid)],
                             stdout=subprocess.DEVNULL, stderr=open(out.with_suffix(".log"), "wb"))
@@ -391,9 +412,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="processes per service (PostgreSQL)")
     parser.add_argument("--peer", action="store_true", help="run the Temporal peer too and print the ratio")
     parser.add_argument("--profile-seconds", type=float, default=0.0,
-                        help="py-spy the registration process for this long at the start of each run")
+                        help="py-spy one service's process for this long at the start of each run")
+    parser.add_argument("--profile-service", default="registration", help="the service --profile-seconds profiles")
     args = parser.parse_args()
-    ours = asyncio.run(run_ours(args.n, args.concurrency, args.workers, args.profile_seconds))
+    ours = asyncio.run(run_ours(args.n, args.concurrency, args.workers, args.profile_seconds, args.profile_service))
     if not args.peer:
         return
     peer = run_peer(args.n, args.concurrency)

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from pydantic import create_model
 
 from services.gateway.openapi import SchemaConflict, install, merge
+from services.gateway.proxy import Upstreams
 from shared import registry
 from shared.registry import ServiceSpec
 from shared.settings import Settings
@@ -83,10 +84,13 @@ async def openapi_of(apps: dict[str, FastAPI]) -> httpx.Response:
     gateway = FastAPI(title="gateway", openapi_url=None, docs_url=None)
     install(gateway, settings)
     mounts = {settings.service_url(name): httpx.ASGITransport(app) for name, app in apps.items()}
-    async with httpx.AsyncClient(mounts=mounts) as upstream:
-        gateway.state.client = upstream
+    upstreams = Upstreams(lambda: httpx.AsyncClient(mounts=mounts))
+    gateway.state.upstreams = upstreams
+    try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(gateway), base_url="http://gw") as http:
             return await http.get("/openapi.json")
+    finally:
+        await upstreams.aclose()
 
 
 async def test_the_document_route_merges_or_answers_a_conflict_as_a_logged_500(
