@@ -230,9 +230,10 @@ class MaterialsClient:
     """Looks documents up at the materials service with the caller's own bearer token: a document that is not
     the caller's answers 404 there, as a missing one does, and so is unknown here."""
 
-    def __init__(self, authorization: str, settings: Settings) -> None:
+    def __init__(self, authorization: str, settings: Settings, client: httpx.AsyncClient) -> None:
         self.authorization = authorization
         self.settings = settings
+        self.client = client
 
     async def look_up(self, ids: Collection[str]) -> dict[str, MaterialInfo | None]:
         """Each document's metadata, or None for one the caller has not uploaded; ``materials_unavailable``
@@ -243,26 +244,28 @@ class MaterialsClient:
         headers = {"authorization": self.authorization, REQUEST_ID_HEADER: current_request_id() or ""}
         timeout = httpx.Timeout(self.settings.upstream_timeout_seconds, connect=2.0)
         base = self.settings.service_url(SERVICE)
-        async with httpx.AsyncClient(base_url=base, timeout=timeout, headers=headers) as client:
-            for material_id in dict.fromkeys(ids):
-                try:
-                    resp = await client.get(f"{MATERIALS_PATH}/{material_id}")
-                except httpx.HTTPError as exc:
-                    raise materials_unavailable() from exc
-                if resp.status_code in (404, 422):
-                    found[material_id] = None
-                elif resp.status_code != 200:
-                    raise materials_unavailable()
-                else:
-                    body = resp.json()
-                    found[material_id] = MaterialInfo(id=body["id"], media_type=body["media_type"],
-                                                      kind=body.get("kind"), size=body["size"])
+        for material_id in dict.fromkeys(ids):
+            try:
+                resp = await self.client.get(f"{base}{MATERIALS_PATH}/{material_id}", headers=headers,
+                                             timeout=timeout)
+            except httpx.HTTPError as exc:
+                raise materials_unavailable() from exc
+            if resp.status_code in (404, 422):
+                found[material_id] = None
+            elif resp.status_code != 200:
+                raise materials_unavailable()
+            else:
+                body = resp.json()
+                found[material_id] = MaterialInfo(id=body["id"], media_type=body["media_type"],
+                                                  kind=body.get("kind"), size=body["size"])
         return found
 
 
 def materials_client(request: Request) -> MaterialsClient:
-    """FastAPI dependency: a client of the materials service speaking with the caller's token."""
-    return MaterialsClient(f"Bearer {bearer_token(request)}", get_settings())
+    """FastAPI dependency: a client of the materials service speaking with the caller's token, over the
+    service's shared connections (``ServiceRuntime.http``)."""
+    client: httpx.AsyncClient = request.app.state.runtime.http
+    return MaterialsClient(f"Bearer {bearer_token(request)}", get_settings(), client)
 
 
 Materials = Annotated[MaterialsClient, Depends(materials_client)]
