@@ -33,16 +33,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import nats
+from nats.aio.msg import Msg
 
 from shared.events import CloudEvent
-from tests.support import Databases, NatsServer, make_stack, registration_body
+from tests import documents
+from tests.support import Databases, NatsServer, eventually, make_stack, registration_body
 
 
 def bench_body() -> dict[str, Any]:
@@ -173,8 +175,36 @@ class Result:
 # --- ours --------------------------------------------------------------------------------------------
 
 
-async def run_ours(n: int, concurrencies: Iterable[int], workers: int, profile_seconds: float,
-                   profiled: str = "registration") -> list[Result]:
+@dataclass
+class Bench:
+    """A running stack: its gateway's clients (one connection each), its processes for CPU, its broker."""
+
+    stack: Any
+    broker: NatsServer
+    nc: nats.NATS
+    roots: dict[str, int]
+    tmp: Path
+    clients: list[httpx.AsyncClient]
+    headers: dict[str, str]
+    retried: list[int]
+
+    async def post(self, http: httpx.AsyncClient, path: str, body: dict[str, Any]) -> str:
+        """POST an application with an Idempotency-Key (sent again, same key, on a 503); its id."""
+        key = os.urandom(8).hex()
+        for _attempt in range(5):
+            resp = await http.post(path, json=body, headers={**self.headers, "Idempotency-Key": key})
+            if resp.status_code != 503:
+                break
+            # The gateway found a kept-alive connection closed under it: the same key again is safe.
+            self.retried[0] += 1
+        assert resp.status_code == 202, resp.text
+        return str(resp.json()["id"])
+
+
+@contextlib.asynccontextmanager
+async def running_bench(workers: int, concurrency: int, **env: str) -> AsyncIterator[Bench]:
+    """A stack of its own (own nats-server and databases, simulated departments answering at once, rate limits
+    off), and ``concurrency`` gateway clients as the bench user."""
     # Stopped by a signal (a timeout, CI), the run still stops the stack it started rather than leave it running.
     main_task = asyncio.current_task()
     assert main_task is not None
@@ -188,14 +218,17 @@ async def run_ours(n: int, concurrencies: Iterable[int], workers: int, profile_s
     databases = Databases(tmp, server_url)
     broker = NatsServer(tmp / "nats")
     broker.start()
+    # The default sweep interval (the tests' 0.3 s would have every sweeper take the database three times a
+    # second) unless the run says otherwise.
+    env = {"ONESTOP_SWEEP_INTERVAL_SECONDS": os.environ.get("ONESTOP_SWEEP_INTERVAL_SECONDS", "2"), **env}
     stack = make_stack(tmp, databases, broker, ONESTOP_SIMULATED_DEPARTMENTS="all",
                        ONESTOP_LOG_LEVEL="WARNING", ONESTOP_RATE_LIMIT_WRITES_PER_MINUTE="10000000",
-                       ONESTOP_RATE_LIMIT_READS_PER_MINUTE="10000000", ONESTOP_WORKERS=str(workers),
-                       # The default sweep interval (the tests' 0.3 s would have every sweeper take the
-                       # database three times a second)
-                       ONESTOP_SWEEP_INTERVAL_SECONDS=os.environ.get("ONESTOP_SWEEP_INTERVAL_SECONDS", "2"))
-    results: list[Result] = []
+                       ONESTOP_RATE_LIMIT_READS_PER_MINUTE="10000000", ONESTOP_WORKERS=str(workers), **env)
     nc = None
+    # One client, with one connection, per applicant in flight: httpx's pool looks through every connection it
+    # holds on each request, and one pool of 100 cost the bench more CPU per opening than the gateway.
+    clients: list[httpx.AsyncClient] = []
+    tls = ssl.create_default_context()  # never used on http://, but each client would load the CA store
     try:
         stack.start_all()
         assert broker.proc is not None
@@ -205,105 +238,178 @@ async def run_ours(n: int, concurrencies: Iterable[int], workers: int, profile_s
         if server is not None:
             # The database's own work per application counts too (every backend, the writer and checkpointer).
             roots["postgresql server"] = server
-        waiting: dict[str, asyncio.Future[float]] = {}
-        early: dict[str, float] = {}
-        retried = [0]
         nc = await broker.connect()
-
-        async def on_completed(msg: nats.aio.msg.Msg) -> None:
-            app_id = CloudEvent.model_validate_json(msg.data).data["application_id"]
-            now = time.perf_counter()
-            future = waiting.pop(app_id, None)
-            if future is None:
-                early[app_id] = now
-            elif not future.done():
-                future.set_result(now)
-
-        await nc.subscribe("registration.application.completed", cb=on_completed)
-        # One client, with one connection, per applicant in flight: httpx's pool looks through every connection it
-        # holds on each request, and one pool of 100 cost the bench more CPU per opening than the gateway.
-        gateway = stack.url_of("gateway")
-        clients: list[httpx.AsyncClient] = []
-        tls = ssl.create_default_context()  # never used on http://, but each client would load the CA store
-
-        def new_client() -> httpx.AsyncClient:
-            client = httpx.AsyncClient(base_url=gateway, timeout=120, limits=httpx.Limits(max_connections=1),
-                                       verify=tls)
-            clients.append(client)
-            return client
-
-        async with contextlib.AsyncExitStack() as closing:
-            closing.push_async_callback(lambda: asyncio.gather(*(c.aclose() for c in clients)))
-            token = (await new_client().post("/api/v1/auth/dev-token", json={"sub": "bench", "roles": ["applicant"]})
-                     ).json()["access_token"]
-            headers = {"authorization": f"Bearer {token}"}
-
-            async def one(http: httpx.AsyncClient) -> float:
-                started = time.perf_counter()
-                body, key = bench_body(), os.urandom(8).hex()
-                for _attempt in range(5):
-                    resp = await http.post("/api/v1/registrations", json=body,
-                                           headers={**headers, "Idempotency-Key": key})
-                    if resp.status_code != 503:
-                        break
-                    # The gateway found a kept-alive connection closed under it: the same key again is safe.
-                    retried[0] += 1
-                assert resp.status_code == 202, resp.text
-                app_id = resp.json()["id"]
-                if app_id in early:
-                    done = early.pop(app_id)
-                else:
-                    future = waiting[app_id] = asyncio.get_running_loop().create_future()
-                    done = await asyncio.wait_for(future, 300)
-                return done - started
-
-            idle = [new_client() for _ in range(max(concurrencies))]
-
-            async def closed_loop(total: int, concurrency: int) -> list[float]:
-                left = [total]
-                latencies: list[float] = []
-
-                async def client() -> None:
-                    http = idle.pop() if idle else new_client()
-                    while left[0] > 0:
-                        left[0] -= 1
-                        latencies.append(await one(http))
-                    idle.append(http)
-
-                await asyncio.gather(*(client() for _ in range(concurrency)))
-                return latencies
-
-            # Warm up connections and code paths, then one alone.
-            await closed_loop(20, 5)
-            singles = [await one(clients[0]) for _ in range(5)]
-            print(f"one application alone, POST to completed: median {statistics.median(singles) * 1000:.0f} ms "
-                  f"(min {min(singles) * 1000:.0f}, max {max(singles) * 1000:.0f}; 5 runs)", flush=True)
-
-            for concurrency in concurrencies:
-                profiler = start_profile(profiled, roots.get(profiled), profile_seconds, tmp, concurrency)
-                before, mine = cpu_of(roots), own_cpu()
-                t0 = time.perf_counter()
-                latencies = await closed_loop(n, concurrency)
-                wall = time.perf_counter() - t0
-                after = cpu_of(roots)
-                cpu = {k: after[k] - before.get(k, 0.0) for k in after}
-                cpu["bench client"] = own_cpu() - mine
-                result = Result("ours", n, concurrency, wall, latencies, cpu)
-                results.append(result)
-                print(result.line(), flush=True)
-                print(result.cpu_line(), flush=True)
-                if retried[0]:
-                    print(f"          ({retried[0]} POSTs answered 503 and were sent again with their key)")
-                    retried[0] = 0
-                finish_profile(profiler)
-        print(f"          database: {'PostgreSQL' if server_url else 'SQLite'}; {workers} process(es) per service; "
-              "five departments per application", flush=True)
+        clients.extend(httpx.AsyncClient(base_url=stack.url_of("gateway"), timeout=120, verify=tls,
+                                         limits=httpx.Limits(max_connections=1)) for _ in range(concurrency))
+        token = (await clients[0].post("/api/v1/auth/dev-token", json={"sub": "bench", "roles": ["applicant"]})
+                 ).json()["access_token"]
+        yield Bench(stack, broker, nc, roots, tmp, clients, {"authorization": f"Bearer {token}"}, [0])
+        print(f"          database: {'PostgreSQL' if server_url else 'SQLite'}; {workers} process(es) per service",
+              flush=True)
     finally:
+        await asyncio.gather(*(c.aclose() for c in clients))
         if nc is not None:
             await nc.close()
         stack.stop_all()
         broker.stop()
         databases.drop_all()
+
+
+class Arrivals:
+    """When each application's announcement on ``subject`` arrived, by application id: the event may come
+    before the POST that started it has its answer."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[str, asyncio.Future[float]] = {}
+        self.early: dict[str, float] = {}
+
+    async def follow(self, nc: nats.NATS, subject: str) -> None:
+        async def arrived(msg: Msg) -> None:
+            app_id = CloudEvent.model_validate_json(msg.data).data["application_id"]
+            now = time.perf_counter()
+            future = self.waiting.pop(app_id, None)
+            if future is None:
+                self.early[app_id] = now
+            elif not future.done():
+                future.set_result(now)
+
+        await nc.subscribe(subject, cb=arrived)
+
+    async def of(self, app_id: str) -> float:
+        if app_id in self.early:
+            return self.early.pop(app_id)
+        future = self.waiting[app_id] = asyncio.get_running_loop().create_future()
+        return await asyncio.wait_for(future, 300)
+
+
+T = TypeVar("T")
+
+
+async def closed_loop(bench: Bench, items: Sequence[T], concurrency: int,
+                      one: Callable[[httpx.AsyncClient, T], Awaitable[float]]) -> list[float]:
+    """``concurrency`` clients, each taking the next item and starting the next only when its last is done."""
+    todo = list(reversed(items))
+    latencies: list[float] = []
+
+    async def client(http: httpx.AsyncClient) -> None:
+        while todo:
+            latencies.append(await one(http, todo.pop()))
+
+    await asyncio.gather(*(client(bench.clients[i]) for i in range(concurrency)))
+    return latencies
+
+
+async def measured(bench: Bench, label: str, items: Sequence[T], concurrency: int,
+                   one: Callable[[httpx.AsyncClient, T], Awaitable[float]], profile: tuple[str, float]) -> Result:
+    """One closed loop, timed, with the CPU every process of the stack used meanwhile; printed."""
+    service, seconds = profile
+    profiler = start_profile(service, bench.roots.get(service), seconds, bench.tmp, concurrency)
+    before, mine = cpu_of(bench.roots), own_cpu()
+    t0 = time.perf_counter()
+    latencies = await closed_loop(bench, items, concurrency, one)
+    wall = time.perf_counter() - t0
+    after = cpu_of(bench.roots)
+    cpu = {k: after[k] - before.get(k, 0.0) for k in after}
+    cpu["bench client"] = own_cpu() - mine
+    result = Result(label, len(items), concurrency, wall, latencies, cpu)
+    print(result.line(), flush=True)
+    print(result.cpu_line(), flush=True)
+    if bench.retried[0]:
+        print(f"          ({bench.retried[0]} POSTs answered 503 and were sent again with their key)")
+        bench.retried[0] = 0
+    finish_profile(profiler)
+    return result
+
+
+async def open_one(bench: Bench, arrivals: Arrivals, http: httpx.AsyncClient) -> float:
+    """One enterprise opening, POST to its completion event: its latency."""
+    started = time.perf_counter()
+    app_id = await bench.post(http, "/api/v1/registrations", bench_body())
+    return await arrivals.of(app_id) - started
+
+
+async def run_ours(n: int, concurrencies: Sequence[int], workers: int, profile: tuple[str, float]) -> list[Result]:
+    """Enterprise openings (企业开办): a closed loop at each concurrency, after a warm-up and one alone."""
+    results: list[Result] = []
+    async with running_bench(workers, max(concurrencies)) as bench:
+        arrivals = Arrivals()
+        await arrivals.follow(bench.nc, "registration.application.completed")
+
+        async def one(http: httpx.AsyncClient, _item: int) -> float:
+            return await open_one(bench, arrivals, http)
+
+        # Warm up connections and code paths, then one alone.
+        await closed_loop(bench, range(20), 5, one)
+        singles = [await one(bench.clients[0], 0) for _ in range(5)]
+        print(f"one application alone, POST to completed: median {statistics.median(singles) * 1000:.0f} ms "
+              f"(min {min(singles) * 1000:.0f}, max {max(singles) * 1000:.0f}; 5 runs)", flush=True)
+        for concurrency in concurrencies:
+            results.append(await measured(bench, "ours", range(n), concurrency, one, profile))
+    return results
+
+
+# The deregistration run: the creditors' announcement of a general deregistration lasts no time, so its end is
+# fired by the next sweep; a short sweep interval keeps that wait from being the whole latency.
+DEREGISTRATION_SWEEP_SECONDS = "0.1"
+# The signed documents a general deregistration carries (key materials in the catalogue).
+GENERAL_DEREGISTRATION_MATERIALS = ("dissolution_resolution", "liquidation_report")
+
+
+async def run_deregistrations(n: int, concurrencies: Sequence[int], workers: int,
+                              profile: tuple[str, float]) -> list[Result]:
+    """General deregistrations (套餐式注销, 一般注销) of enterprises opened first (not timed), with their signed
+    documents uploaded first: POST to ``deregistration.application.completed``, through tax, samr, social and
+    medical insurance and the rest, the licence revoked."""
+    results: list[Result] = []
+    total = n * len(concurrencies)
+    async with running_bench(workers, max(concurrencies), ONESTOP_CREDITOR_NOTICE_DAYS="0",
+                             ONESTOP_SWEEP_INTERVAL_SECONDS=os.environ.get("ONESTOP_SWEEP_INTERVAL_SECONDS",
+                                                                           DEREGISTRATION_SWEEP_SECONDS)) as bench:
+        opened, closed = Arrivals(), Arrivals()
+        await opened.follow(bench.nc, "registration.application.completed")
+        await closed.follow(bench.nc, "deregistration.application.completed")
+        usccs: list[str] = []
+        all_registered = asyncio.Event()
+
+        async def registered(msg: Msg) -> None:
+            usccs.append(str(CloudEvent.model_validate_json(msg.data).subject))
+            if len(usccs) == total:
+                all_registered.set()
+
+        await bench.nc.subscribe("registration.enterprise.registered", cb=registered)
+        print(f"opening {total} enterprises and uploading their documents (not timed)", flush=True)
+        await closed_loop(bench, range(total), 20, lambda http, _i: open_one(bench, opened, http))
+        # The signed documents, uploaded once: the materials service keeps one material per owner and content.
+        materials = []
+        for pages, code in enumerate(GENERAL_DEREGISTRATION_MATERIALS, start=1):
+            resp = await bench.clients[0].post(
+                "/api/v1/materials", data={"kind": code}, headers={**bench.headers, "Idempotency-Key": code},
+                files={"file": (f"{code}.pdf", documents.pdf(pages), "application/pdf")})
+            assert resp.status_code in (200, 201), resp.text
+            materials.append({"code": code, "id": resp.json()["id"]})
+
+        async def known(http: httpx.AsyncClient, uscc: str) -> float:
+            async def probe() -> bool:
+                path = f"/api/v1/deregistrations/enterprises/{uscc}"
+                return (await http.get(path, headers=bench.headers)).status_code == 200
+
+            await eventually(probe, what=f"the deregistration service to learn of {uscc}")
+            return 0.0
+
+        await asyncio.wait_for(all_registered.wait(), 60)  # the last announcements may still be on their way
+        await closed_loop(bench, usccs, 20, known)
+        body = {"procedure": "general", "reason": "经营期满", "materials": materials,
+                "liquidation": {"members": [{"name": "张三", "id_number": "11010519491231002X"}]},
+                "liquidation_report": {"summary": "债权债务已清理完毕", "confirmed_by_shareholders": True}}
+
+        async def one(http: httpx.AsyncClient, uscc: str) -> float:
+            started = time.perf_counter()
+            app_id = await bench.post(http, "/api/v1/deregistrations", {**body, "uscc": uscc})
+            return await closed.of(app_id) - started
+
+        for i, concurrency in enumerate(concurrencies):
+            results.append(await measured(bench, "deregistration", usccs[i * n:(i + 1) * n], concurrency, one,
+                                          profile))
     return results
 
 
@@ -414,8 +520,14 @@ def main() -> None:
     parser.add_argument("--profile-seconds", type=float, default=0.0,
                         help="py-spy one service's process for this long at the start of each run")
     parser.add_argument("--profile-service", default="registration", help="the service --profile-seconds profiles")
+    parser.add_argument("--deregistration", action="store_true",
+                        help="time general deregistrations instead (no peer: it runs the opening's fan-out only)")
     args = parser.parse_args()
-    ours = asyncio.run(run_ours(args.n, args.concurrency, args.workers, args.profile_seconds, args.profile_service))
+    profile = (args.profile_service, args.profile_seconds)
+    if args.deregistration:
+        asyncio.run(run_deregistrations(args.n, args.concurrency, args.workers, profile))
+        return
+    ours = asyncio.run(run_ours(args.n, args.concurrency, args.workers, profile))
     if not args.peer:
         return
     peer = run_peer(args.n, args.concurrency)
