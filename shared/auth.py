@@ -250,11 +250,17 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def get_verifier(request: Request) -> TokenVerifier:
+def verifier_of(request: Request) -> TokenVerifier:
+    """The app's token verifier (made on first use)."""
     verifier = getattr(request.app.state, "verifier", None)
     if verifier is None:
         verifier = request.app.state.verifier = TokenVerifier(get_settings())
     return verifier
+
+
+async def get_verifier(request: Request) -> TokenVerifier:
+    # A coroutine, as every dependency here: FastAPI runs a plain function in a worker thread.
+    return verifier_of(request)
 
 
 async def current_principal(request: Request, verifier: Annotated[TokenVerifier, Depends(get_verifier)]) -> Principal:
@@ -270,7 +276,7 @@ async def current_principal(request: Request, verifier: Annotated[TokenVerifier,
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def require_admin(principal: CurrentPrincipal) -> Principal:
+async def require_admin(principal: CurrentPrincipal) -> Principal:
     """Only admins pass (403 for everyone else)."""
     if not principal.is_admin:
         raise Problem(403, "Forbidden", "this endpoint is for administrators", code="forbidden")
@@ -280,7 +286,7 @@ def require_admin(principal: CurrentPrincipal) -> Principal:
 AdminPrincipal = Annotated[Principal, Depends(require_admin)]
 
 
-def require_supervisor(principal: CurrentPrincipal) -> Principal:
+async def require_supervisor(principal: CurrentPrincipal) -> Principal:
     """Only supervisors pass (403 for everyone else, admins included: the outcome of an escalation is theirs)."""
     if not principal.is_supervisor:
         raise Problem(403, "Forbidden", "this endpoint is for supervisors (办不成事)", code="forbidden")

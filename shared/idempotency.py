@@ -55,7 +55,7 @@ KEY_DESCRIPTION = (
 )
 
 
-def require_idempotency_key(
+async def require_idempotency_key(
     idempotency_key: Annotated[str | None, Header(alias=KEY_HEADER, description=KEY_DESCRIPTION)] = None,
 ) -> str:
     """FastAPI dependency: the request's Idempotency-Key, or 400."""

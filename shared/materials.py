@@ -261,7 +261,7 @@ class MaterialsClient:
         return found
 
 
-def materials_client(request: Request) -> MaterialsClient:
+async def materials_client(request: Request) -> MaterialsClient:
     """FastAPI dependency: a client of the materials service speaking with the caller's token, over the
     service's shared connections (``ServiceRuntime.http``)."""
     client: httpx.AsyncClient = request.app.state.runtime.http

@@ -36,7 +36,7 @@ class PageQuery(BaseModel):
         return self.limit + self.offset
 
 
-def page_query(
+async def page_query(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"at most {MAX_LIMIT}")] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description=f"at most {MAX_OFFSET}")] = 0,
 ) -> PageQuery:

@@ -367,7 +367,8 @@ def dead_letter_router() -> APIRouter:
 
 
 @uses_database
-def get_runtime(request: Request) -> ServiceRuntime:
+async def get_runtime(request: Request) -> ServiceRuntime:
+    # Dependencies are coroutines, however little they do: FastAPI runs a plain function in a worker thread.
     return request.app.state.runtime
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from fastapi import Request
 
-from shared.auth import Principal, bearer_token, get_verifier
+from shared.auth import Principal, bearer_token, verifier_of
 from shared.problems import Problem
 from shared.settings import Settings
 
@@ -93,7 +93,7 @@ async def verified_caller(request: Request) -> Principal | None:
     if not request.headers.get("authorization"):
         return None
     try:
-        principal = await get_verifier(request).verify(bearer_token(request))
+        principal = await verifier_of(request).verify(bearer_token(request))
     except Problem:
         return None
     request.state.principal = principal

@@ -27,7 +27,7 @@ LinkExpires = Annotated[int | None, Query(ge=0, le=2**40, description="a departm
 LinkSignature = Annotated[str | None, Query(max_length=64, description="a department's link: its signature")]
 
 
-def get_store(request: Request) -> MaterialStore:
+async def get_store(request: Request) -> MaterialStore:
     return request.app.state.store
 
 

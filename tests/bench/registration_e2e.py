@@ -423,7 +423,7 @@ def start_profile(service: str, root: int | None, seconds: float, tmp: Path,
     pid = _service_pid(root)
     out = Path(os.environ.get("ONESTOP_PROFILE_DIR", tmp)) / f"{service}-c{concurrency}.txt"
     print(f"          profiling {service} (pid {pid}) for {seconds:.0f} s → {out}", flush=True)
-    return subprocess.Popen([spy, "record", "--nonblocking", "--gil", "-d", str(int(seconds)), "-r", "200", "-f", "raw",
+    return subprocess.Popen([spy, "record", "--nonblocking", "-d", str(int(seconds)), "-r", "200", "-f", "raw",
                              "-o", str(out), "--pid", str(pid)],
                             stdout=subprocess.DEVNULL, stderr=open(out.with_suffix(".log"), "wb"))
 
