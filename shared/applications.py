@@ -226,7 +226,13 @@ async def take_answer(uow: UnitOfWork, model: type[A], decision: TaskResolved, c
     is already final or the task is not waiting for this answer.
     """
     app: Any
-    app, tasks = await lock_with_tasks(uow.session, model, decision.application_id)
+    held = uow.locked.get((model, decision.application_id))
+    if held is not None:
+        app, tasks = held
+    else:
+        app, tasks = await lock_with_tasks(uow.session, model, decision.application_id)
+        if app is not None and not uow.savepoints:
+            uow.locked[(model, decision.application_id)] = app, tasks
     if app is None:
         raise PoisonMessage(f"no application {decision.application_id}")
     task = next((t for t in tasks if t.id == decision.task_id), None)

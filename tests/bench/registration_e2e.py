@@ -331,7 +331,7 @@ async def open_one(bench: Bench, arrivals: Arrivals, http: httpx.AsyncClient) ->
 async def run_ours(n: int, concurrencies: Sequence[int], workers: int, profile: tuple[str, float]) -> list[Result]:
     """Enterprise openings (企业开办): a closed loop at each concurrency, after a warm-up and one alone."""
     results: list[Result] = []
-    async with running_bench(workers, max(concurrencies)) as bench:
+    async with running_bench(workers, max(5, *concurrencies)) as bench:
         arrivals = Arrivals()
         await arrivals.follow(bench.nc, "registration.application.completed")
 
@@ -362,7 +362,7 @@ async def run_deregistrations(n: int, concurrencies: Sequence[int], workers: int
     medical insurance and the rest, the licence revoked."""
     results: list[Result] = []
     total = n * len(concurrencies)
-    async with running_bench(workers, max(concurrencies), ONESTOP_CREDITOR_NOTICE_DAYS="0",
+    async with running_bench(workers, max(20, *concurrencies), ONESTOP_CREDITOR_NOTICE_DAYS="0",
                              ONESTOP_SWEEP_INTERVAL_SECONDS=os.environ.get("ONESTOP_SWEEP_INTERVAL_SECONDS",
                                                                            DEREGISTRATION_SWEEP_SECONDS)) as bench:
         opened, closed = Arrivals(), Arrivals()
