@@ -25,8 +25,9 @@ from sqlmodel import col, select
 from shared import catalogue, timers
 from shared.auth import Principal, may_read, require_write
 from shared.bus import PoisonMessage
+from shared.db import session_memo
 from shared.departments import Department
-from shared.escalations import EscalationPublic
+from shared.escalations import SUBMITTED, EscalationPublic
 from shared.events import ApplicationEvent, MaterialsGap, TaskResolved, make_event, service_subject
 from shared.fanout import ApplicationStatus, Plan, Progress, Step, ready_steps
 from shared.forms import FormModel, FormShape
@@ -123,10 +124,19 @@ def application_fields(app: ApplicationRecord, tasks: Sequence[DepartmentTask]) 
 DEFERRAL_TIMER = "materials.deferral"
 
 
+# The deferral of each application a transaction has read or made (``session_memo``): the submission, its first
+# requests and its answer each want it, and only ``ApplicationFlow._defer`` makes one.
+DEFERRALS = "onestop.deferrals"
+
+
 async def deferral_of(session: AsyncSession, application_id: str) -> Timer | None:
-    """The deferral of an application's materials, if it was accepted without some."""
-    found = [t for t in await timers.timers_of(session, application_id) if t.kind == DEFERRAL_TIMER]
-    return found[-1] if found else None
+    """The deferral of an application's materials, if it was accepted without some (read once per transaction)."""
+    known = session_memo(session, DEFERRALS)
+    if application_id not in known:
+        found = [t for t in await timers.timers_of(session, application_id) if t.kind == DEFERRAL_TIMER]
+        known[application_id] = found[-1] if found else None
+    deferral: Timer | None = known[application_id]
+    return deferral
 
 
 def pending_materials(deferral: Timer | None) -> list[PendingMaterial]:
@@ -384,6 +394,9 @@ class ApplicationFlow(Generic[App]):
         app.number = await next_application_number(uow.session, self.number_prefix, district_code, now.date())
         app.form_version = self.shape.version
         uow.session.add(app)
+        # Nothing is known of it yet: no escalation, and no deferral unless ``_defer`` below makes one.
+        session_memo(uow.session, SUBMITTED)[app.id] = True
+        session_memo(uow.session, DEFERRALS)[app.id] = None
         plan = self.plan(app)
         if request_now and app.due_at is None:
             app.due_at = add_working_days(now, plan.working_days).at
@@ -426,7 +439,8 @@ class ApplicationFlow(Generic[App]):
         days = min(d for d in periods if d is not None)
         deadline = add_working_days(now, days).at
         pending = [p.model_dump() for p in deferred]
-        timers.schedule(uow.session, DEFERRAL_TIMER, app.id, deadline, {"pending": pending})
+        session_memo(uow.session, DEFERRALS)[app.id] = timers.schedule(uow.session, DEFERRAL_TIMER, app.id, deadline,
+                                                                       {"pending": pending})
         self._announce_gap(uow, app, "deferred", pending, deadline)
 
     def _announce_gap(self, uow: UnitOfWork, app: App, event: str, pending: list[dict[str, Any]],

@@ -146,6 +146,14 @@ def create_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **JSON_CODEC)
 
 
+def session_memo(session: AsyncSession, name: str) -> dict[Any, Any]:
+    """A dict that lives as long as ``session`` (one unit of work, one transaction): what the transaction has
+    already read or made, so it need not read it again. What is kept there must stay true to the end of the
+    transaction (an ORM object, identity-mapped, stays current as it changes)."""
+    memo: dict[Any, Any] = session.info.setdefault(name, {})
+    return memo
+
+
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded objects usable after commit (responses are built after it)."""
     return async_sessionmaker(engine, expire_on_commit=False)

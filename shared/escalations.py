@@ -33,6 +33,7 @@ from sqlalchemy.sql.expression import ClauseList
 from sqlmodel import col, select
 
 from shared.auth import CurrentPrincipal, Principal, SupervisorPrincipal, require_write
+from shared.db import session_memo
 from shared.events import (
     EscalationRaised,
     EscalationResolved,
@@ -169,8 +170,14 @@ def escalation_public(escalation: Escalation, now: datetime | None = None) -> Es
                             overdue=escalation_overdue(escalation, now))
 
 
+# The applications a transaction submitted (``session_memo``): none of them has an escalation yet.
+SUBMITTED = "onestop.submitted"
+
+
 async def escalations_of(session: AsyncSession, application_id: str) -> list[EscalationPublic]:
     """An application's escalations, oldest first."""
+    if application_id in session_memo(session, SUBMITTED):
+        return []
     rows = await session.execute(select(Escalation).where(Escalation.application_id == application_id)
                                  .order_by(col(Escalation.raised_at), col(Escalation.id)))
     now = utcnow()

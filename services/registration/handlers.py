@@ -190,8 +190,9 @@ async def complete_opening(uow: UnitOfWork, app: RegistrationApplication, tasks:
                       issued_at=now)
     uow.session.add(enterprise)
     uow.session.add(licence)
-    await _register_name(uow, app)
+    # Completed before the name is read: the read flushes the application, in one statement with its status.
     app.status = Status.completed
+    await _register_name(uow, app)
     FLOW.emit(uow, app, tasks)
     registered = EnterpriseRegistered(
         uscc=app.uscc, name=app.enterprise_name, entity_type=app.entity_type, district_code=app.district_code,
