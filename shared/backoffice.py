@@ -64,6 +64,7 @@ def task_answers_consumer(runtime: ServiceRuntime, apply: ApplyDecision) -> Cons
         unit=runtime.uow,
         in_unit=in_unit,
         own_savepoint=True,
+        inbox=consumer,
     )
 
 

@@ -99,6 +99,9 @@ class ConsumerSpec:
     # True when ``in_unit`` opens its own savepoint and leaves the unit as it found it whenever it raises: the
     # bus then opens none around it (a savepoint costs two statements and a flush).
     own_savepoint: bool = False
+    # The name ``in_unit`` records its events under in the inbox (``UnitOfWork.already_handled``), if it does:
+    # a batch run without savepoints then records them all in one statement first (``UnitOfWork.claim``).
+    inbox: str | None = None
 
 
 @dataclass(frozen=True)
@@ -475,6 +478,8 @@ class Bus:
         traced = tracing.enabled()
         async with spec.unit() as unit:
             unit.savepoints = savepoints
+            if spec.inbox is not None and not savepoints:
+                await unit.claim(spec.inbox, [event.id for event, _msg in items])
             for event, msg in items:
                 token = request_id_var.set(
                     (msg.headers or {}).get(REQUEST_ID_HEADER) or event.correlationid or "-")

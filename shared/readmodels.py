@@ -141,7 +141,7 @@ def enterprise_view_consumers(runtime: Any, model: type[EnterpriseRecord], *, fo
     consumers = [ConsumerSpec(durable=registry_consumer, stream=stream_for_service("registration"),
                               filter_subjects=["registration.enterprise.>"],
                               handler=one_per_unit(runtime.uow, registered_in), unit=runtime.uow,
-                              in_unit=registered_in)]
+                              in_unit=registered_in, inbox=registry_consumer)]
     if not follow_status:
         return consumers
     status_consumer = f"{service}-enterprise-status"
@@ -160,5 +160,5 @@ def enterprise_view_consumers(runtime: Any, model: type[EnterpriseRecord], *, fo
     consumers.append(ConsumerSpec(durable=status_consumer, stream=stream_for_service("deregistration"),
                                   filter_subjects=["deregistration.enterprise.>"],
                                   handler=one_per_unit(runtime.uow, status_changed_in), unit=runtime.uow,
-                                  in_unit=status_changed_in))
+                                  in_unit=status_changed_in, inbox=status_consumer))
     return consumers

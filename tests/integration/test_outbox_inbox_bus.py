@@ -196,11 +196,14 @@ async def test_publish_is_deduplicated_by_event_id(bus: Bus) -> None:
     assert await stream_ids(bus, subject) == [event.id]
 
 
+@pytest.mark.parametrize("claimed", [False, True], ids=["inbox-per-message", "inbox-claimed-per-batch"])
 async def test_a_batch_commits_once_and_one_bad_message_fails_only_itself(maker, bus: Bus,  # type: ignore[no-untyped-def]
-                                                                           nats_server: NatsServer) -> None:
+                                                                           nats_server: NatsServer,
+                                                                           claimed: bool) -> None:
     """Batch mode: the messages of one fetch share one transaction, each in its own savepoint; the effects of
     the good ones commit although a poison and a flaky one sit in the same batch (their own effects are rolled
-    back to their savepoints); the flaky one is applied once; the poison one never, and is not delivered again."""
+    back to their savepoints); the flaky one is applied once; the poison one never, and is not delivered again.
+    The same when the batch records its events in the inbox in one statement first (``inbox``)."""
     tag = uuid.uuid4().hex[:8]
     consumer = f"batch-{tag}"
     attempts: dict[str, int] = {}
@@ -222,7 +225,8 @@ async def test_a_batch_commits_once_and_one_bad_message_fails_only_itself(maker,
             await uow.commit()
 
     bus.consume(ConsumerSpec(durable=consumer, stream=TASKS_STREAM, filter_subjects=[f"task.test.{tag}.>"],
-                             handler=single, unit=lambda: UnitOfWork(maker), in_unit=in_unit, nak_delay=0.05))
+                             handler=single, unit=lambda: UnitOfWork(maker), in_unit=in_unit, nak_delay=0.05,
+                             inbox=consumer if claimed else None))
     nc = await nats_server.connect()
     js = nc.jetstream()
     events = [CloudEvent(source="/test", type="test", data={"kind": kind})
@@ -353,3 +357,24 @@ async def test_a_bus_whose_first_attempts_failed_publishes_once_connected(  # ty
             connecting.cancel()
             await bus.close()
             await nc.close()
+
+
+async def test_a_claimed_batch_hands_each_new_event_out_once(maker) -> None:  # type: ignore[no-untyped-def]
+    """``claim`` records a batch's events in one statement; ``already_handled`` then says new exactly once for
+    each event not handled before (a copy of it later in the batch is old), and old for one handled before."""
+    consumer = f"claim-{uuid.uuid4().hex[:8]}"
+    async with UnitOfWork(maker) as uow:
+        assert not await uow.already_handled(consumer, "handled-before")
+        await uow.commit()
+    async with UnitOfWork(maker) as uow:
+        uow.savepoints = False
+        await uow.claim(consumer, ["handled-before", "new", "new", "also-new"])
+        seen = [await uow.already_handled(consumer, e) for e in ("handled-before", "new", "new", "also-new")]
+        # An event the batch did not claim is recorded by a statement of its own, as without a claim.
+        assert not await uow.already_handled(consumer, "unclaimed")
+        assert await uow.already_handled(consumer, "unclaimed")
+        await uow.commit()
+    assert seen == [True, False, True, False]
+    async with maker() as session:
+        rows = await session.execute(sa.select(InboxMessage.event_id).where(InboxMessage.consumer == consumer))
+        assert sorted(rows.scalars()) == ["also-new", "handled-before", "new", "unclaimed"]
