@@ -133,7 +133,10 @@ async def deferral_of(session: AsyncSession, application_id: str) -> Timer | Non
     """The deferral of an application's materials, if it was accepted without some (read once per transaction)."""
     known = session_memo(session, DEFERRALS)
     if application_id not in known:
-        found = [t for t in await timers.timers_of(session, application_id) if t.kind == DEFERRAL_TIMER]
+        # Not flushed first: nothing this transaction has pending changes a deferral (only ``_defer`` makes one,
+        # and it records it here).
+        with session.no_autoflush:
+            found = [t for t in await timers.timers_of(session, application_id) if t.kind == DEFERRAL_TIMER]
         known[application_id] = found[-1] if found else None
     deferral: Timer | None = known[application_id]
     return deferral
@@ -240,7 +243,11 @@ async def take_answer(uow: UnitOfWork, model: type[A], decision: TaskResolved, c
     if held is not None:
         app, tasks = held
     else:
-        app, tasks = await lock_with_tasks(uow.session, model, decision.application_id)
+        # Not flushed first: this unit has changed nothing of this application (else it would be in
+        # ``uow.locked``, or flushed by the savepoint it was changed in); other applications' changes in the
+        # batch are written with its commit, all at once.
+        with uow.session.no_autoflush:
+            app, tasks = await lock_with_tasks(uow.session, model, decision.application_id)
         if app is not None and not uow.savepoints:
             uow.locked[(model, decision.application_id)] = app, tasks
     if app is None:

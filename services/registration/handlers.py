@@ -158,7 +158,9 @@ async def release_name(uow: UnitOfWork, app: RegistrationApplication) -> None:
 
 
 async def _register_name(uow: UnitOfWork, app: RegistrationApplication) -> None:
-    rows = await uow.session.execute(select(EnterpriseName).where(EnterpriseName.application_id == app.id))
+    # Not flushed first: the reservations are changed only here and at submission, in other transactions.
+    with uow.session.no_autoflush:
+        rows = await uow.session.execute(select(EnterpriseName).where(EnterpriseName.application_id == app.id))
     for reservation in rows.scalars().all():
         reservation.status = "registered"
 
