@@ -28,8 +28,10 @@ async def next_in_sequence(session: AsyncSession, prefix: str) -> int:
 
         upsert = sqlite_insert(NumberSequence).values(prefix=prefix, last=1).on_conflict_do_update(
             index_elements=["prefix"], set_={"last": last + 1})
-    stmt = upsert.returning(last)
-    return int((await session.execute(stmt)).scalar_one())
+    # On the connection, not through the session: the ORM has nothing to add to a sequence's upsert, and a
+    # session's execute would first flush whatever the caller has pending.
+    connection = await session.connection()
+    return int((await connection.execute(upsert.returning(last))).scalar_one())
 
 
 async def next_application_number(session: AsyncSession, service_prefix: str, district_code: str, day: date) -> str:

@@ -38,9 +38,9 @@ async def _reserve(uow: UnitOfWork, name: str, application_id: str, loc: list[st
     """Reserve a name for an application in flight (``Invalid`` when it is registered or reserved)."""
     if await uow.session.get(EnterpriseName, name_key(name)) is not None:
         raise domain.name_taken(name, loc)
-    # The primary key on the name's key makes a concurrent twin fail at flush, whatever the timing.
+    # The primary key on the name's key makes a concurrent twin fail at the commit, whatever the timing
+    # (``create_once`` then tries again, and the second attempt finds the name taken).
     uow.session.add(EnterpriseName(name=name_key(name), application_id=application_id, status="reserved"))
-    await uow.session.flush()
 
 
 async def submit(uow: UnitOfWork, form: RegistrationCreate, *, applicant: str, submitted_by: str,
