@@ -79,12 +79,16 @@ class Replay:
 
 async def find_replay(session: Any, caller: str, key: str, fingerprint: str) -> Replay | None:
     """The stored first answer for this caller and key, or None; 422 when the key came with another body."""
-    record = await session.get(IdempotencyRecord, (caller, key))
+    # On the connection: a row read, no object to track (most keys are new, and nothing is pending yet).
+    table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+    this_key = (table.c.caller == caller) & (table.c.key == key)
+    connection = await session.connection()
+    record = (await connection.execute(sa.select(table.c.request_hash, table.c.status_code, table.c.response_body,
+                                                 table.c.expires_at).where(this_key))).first()
     if record is None:
         return None
     if record.expires_at <= utcnow():
-        await session.delete(record)
-        await session.flush()
+        await connection.execute(sa.delete(table).where(this_key))
         return None
     if record.request_hash != fingerprint:
         raise Problem(422, "Idempotency-Key reused", "this Idempotency-Key was used with a different request body",

@@ -36,7 +36,9 @@ def resolved_address(form: RegistrationCreate) -> str:
 
 async def _reserve(uow: UnitOfWork, name: str, application_id: str, loc: list[str | int]) -> None:
     """Reserve a name for an application in flight (``Invalid`` when it is registered or reserved)."""
-    if await uow.session.get(EnterpriseName, name_key(name)) is not None:
+    # A row's existence, on the connection: nothing of the names is pending in this transaction yet.
+    connection = await uow.session.connection()
+    if (await connection.execute(select(EnterpriseName.name).where(EnterpriseName.name == name_key(name)))).first():
         raise domain.name_taken(name, loc)
     # The primary key on the name's key makes a concurrent twin fail at the commit, whatever the timing
     # (``create_once`` then tries again, and the second attempt finds the name taken).

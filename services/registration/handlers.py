@@ -139,9 +139,11 @@ async def samr_answered(uow: UnitOfWork, app: RegistrationApplication, task: Dep
     code, problems = domain.assigned_uscc(task.outputs, entity_type=app.entity_type, district_code=app.district_code)
     refuse_if(problems)
     assert code is not None
-    held = await uow.session.get(Enterprise, code) is not None or (await uow.session.execute(
-        select(RegistrationApplication.id).where(RegistrationApplication.uscc == code,
-                                                 RegistrationApplication.id != app.id))).first() is not None
+    # One statement for both places a code is held, flushed first: another opening of this batch may hold it.
+    held = (await uow.session.execute(
+        select(Enterprise.uscc).where(Enterprise.uscc == code).union_all(
+            select(RegistrationApplication.uscc).where(RegistrationApplication.uscc == code,
+                                                       RegistrationApplication.id != app.id)))).first() is not None
     if held:
         raise Conflict("uscc_in_use", f"the USCC {code} is another enterprise's", title="USCC already assigned",
                        uscc=code)
