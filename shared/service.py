@@ -74,7 +74,9 @@ class ServiceRuntime:
         # Calls to other services (the materials service's lookups): one client, its connections kept alive.
         # A client per call would load the CA store each time, about 20 ms of CPU, more than the call.
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(settings.upstream_timeout_seconds, connect=2.0),
-                                      limits=httpx.Limits(max_connections=50, max_keepalive_connections=20))
+                                      # Idle ones dropped before the other service's keep-alive (5 s) ends.
+                                      limits=httpx.Limits(max_connections=50, max_keepalive_connections=20,
+                                                          keepalive_expiry=2.0))
         self._sweep_tasks: list[asyncio.Task[None]] = []
         self._purged_at: float | None = None
         # The durable consumers this process runs (for readiness and metrics).

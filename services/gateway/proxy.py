@@ -73,6 +73,10 @@ def timed_out(service: str) -> Problem:
                    code="upstream_timeout", service=service)
 
 
+# How long an idle connection to a service is kept (the services close theirs after 5 s).
+KEEPALIVE_EXPIRY_SECONDS = 2.0
+
+
 class Upstreams:
     """The gateway's connections to the services: each one its own one-connection ``httpx.AsyncClient``, lent
     to one request at a time.
@@ -129,7 +133,9 @@ def upstream_clients(timeout: httpx.Timeout) -> Callable[[], httpx.AsyncClient]:
     """What ``Upstreams`` opens a connection with: a one-connection client, kept alive, sharing one TLS context
     (each client would otherwise load the CA store, about 2 ms)."""
     tls = httpx.create_ssl_context()
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    # Idle connections are dropped well before the services' own keep-alive timeout (uvicorn's 5 s) closes
+    # them: a request sent down a connection the service is closing at that moment fails (503).
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS)
     return lambda: httpx.AsyncClient(timeout=timeout, limits=limits, verify=tls)
 
 
