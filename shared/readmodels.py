@@ -29,7 +29,7 @@ from shared.events import (
     stream_for_service,
 )
 from shared.outbox import UnitOfWork, one_per_unit
-from shared.records import AwareDateTime, utcnow
+from shared.records import AwareDateTime, empty_list, utcnow
 
 log = logging.getLogger("onestop.readmodels")
 
@@ -45,7 +45,7 @@ class EnterpriseRecord(SQLModel):
     # The applicant who opened it; only they (or a clerk for them) act for it.
     owner: str = Field(index=True, max_length=200)
     legal_representative: str = Field(max_length=100)
-    registered_with: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    registered_with: list[str] = Field(default_factory=empty_list, sa_type=sa.JSON)
     has_tax_matters: bool = True
     customs_registered: bool = False
     licence_verification_code: str | None = Field(default=None, max_length=32)

@@ -5,9 +5,11 @@ migrations make, lengths and indexes included."""
 
 from __future__ import annotations
 
+import inspect
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -33,11 +35,37 @@ class AwareDateTime(sa.TypeDecorator):
         return value
 
 
+T = TypeVar("T")
+
+
+def row_default(make: Callable[[], T]) -> Callable[[], T]:
+    """``make`` as a table column's ``default_factory``, its signature told up front.
+
+    Each time a row object is built, pydantic asks of every default factory whether it takes the validated
+    data, with ``inspect.signature``: for ``list`` that parses its text signature, about 65 µs a field, a
+    millisecond of CPU per opening for its six tasks alone. A callable carrying ``__signature__`` is answered
+    at once."""
+    def made() -> T:
+        return make()
+
+    made.__signature__ = inspect.Signature()  # type: ignore[attr-defined]
+    made.__name__ = made.__qualname__ = getattr(make, "__name__", "row_default")
+    made.__doc__ = make.__doc__
+    return made
+
+
+# The defaults of JSON list and object columns (``Field(default_factory=empty_list, sa_type=sa.JSON)``).
+empty_list: Callable[[], list[Any]] = row_default(list)
+empty_dict: Callable[[], dict[str, Any]] = row_default(dict)
+
+
+@row_default
 def utcnow() -> datetime:
     """The current time, timezone-aware in UTC (what every timestamp column stores)."""
     return datetime.now(UTC)
 
 
+@row_default
 def new_id() -> str:
     """A fresh internal id (UUID4 text)."""
     return str(uuid.uuid4())
@@ -62,7 +90,7 @@ class ApplicationRecord(SQLModel):
     # before the column existed are version 1 (the server default of revision 0002).
     form_version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     reason: str | None = Field(default=None, sa_type=sa.Text)  # why it was stopped or rejected
-    missing: list[str] = Field(default_factory=list, sa_type=sa.JSON)  # what a returning department asks for
+    missing: list[str] = Field(default_factory=empty_list, sa_type=sa.JSON)  # what a returning department asks for
     created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
     due_at: datetime | None = Field(default=None, sa_type=AwareDateTime)
@@ -140,7 +168,7 @@ class DepartmentTask(SQLModel, table=True):
     department: str = Field(max_length=20)
     kind: str = Field(max_length=60)
     status: str = Field(max_length=20)
-    depends_on: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    depends_on: list[str] = Field(default_factory=empty_list, sa_type=sa.JSON)
     working_days: int
     round: int = 1
     created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
@@ -150,8 +178,8 @@ class DepartmentTask(SQLModel, table=True):
     resolved_at: datetime | None = _ts()
     overdue_at: datetime | None = _ts()
     comment: str | None = Field(default=None, sa_type=sa.Text)
-    details: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)  # what the department was sent
-    outputs: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    details: dict[str, Any] = Field(default_factory=empty_dict, sa_type=sa.JSON)  # what the department was sent
+    outputs: dict[str, Any] = Field(default_factory=empty_dict, sa_type=sa.JSON)
     decided_by: str | None = Field(default=None, max_length=200)
 
 
@@ -168,7 +196,7 @@ class TaskDecision(SQLModel, table=True):
     round: int
     outcome: str = Field(max_length=20)
     comment: str | None = Field(default=None, sa_type=sa.Text)
-    outputs: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    outputs: dict[str, Any] = Field(default_factory=empty_dict, sa_type=sa.JSON)
     decided_by: str | None = Field(default=None, max_length=200)
     channel: str = Field(max_length=20)  # "nats" or "http"
     decided_at: datetime = Field(sa_type=AwareDateTime)
@@ -187,7 +215,7 @@ class Timer(SQLModel, table=True):
     due_at: datetime = Field(sa_type=AwareDateTime)
     fired_at: datetime | None = _ts()
     cancelled_at: datetime | None = _ts()
-    payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    payload: dict[str, Any] = Field(default_factory=empty_dict, sa_type=sa.JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
 
 
@@ -216,7 +244,7 @@ class Escalation(SQLModel, table=True):
     reason: str = Field(max_length=20)  # stuck | unfair_refusal | other
     description: str = Field(sa_type=sa.Text)
     application_status: str = Field(max_length=20)  # the application's status when it was raised
-    departments: list[str] = Field(default_factory=list, sa_type=sa.JSON)  # the departments concerned
+    departments: list[str] = Field(default_factory=empty_list, sa_type=sa.JSON)  # the departments concerned
     status: str = Field(max_length=20)  # open | upheld | dismissed | resolved
     raised_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
     due_at: datetime = Field(sa_type=AwareDateTime)
@@ -224,4 +252,4 @@ class Escalation(SQLModel, table=True):
     outcome_note: str | None = Field(default=None, sa_type=sa.Text)
     decided_by: str | None = Field(default=None, max_length=200)
     decided_at: datetime | None = _ts()
-    reannounced: list[str] = Field(default_factory=list, sa_type=sa.JSON)  # task ids asked again on the outcome
+    reannounced: list[str] = Field(default_factory=empty_list, sa_type=sa.JSON)  # task ids asked again on the outcome

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from shared.readmodels import EnterpriseRecord
-from shared.records import ApplicationRecord, AwareDateTime, new_id, utcnow
+from shared.records import ApplicationRecord, AwareDateTime, empty_list, new_id, utcnow
 
 
 class EnterpriseView(EnterpriseRecord, table=True):
@@ -82,6 +82,6 @@ class Suspension(SQLModel, table=True):
     delivery_address: str = Field(max_length=300)  # replaces the premises for legal documents while suspended
     resumed_on: date | None = None
     published_at: datetime | None = Field(default=None, sa_type=AwareDateTime)  # when its early end was published
-    extensions: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
+    extensions: list[dict[str, Any]] = Field(default_factory=empty_list, sa_type=sa.JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)

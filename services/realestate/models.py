@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from shared.records import ApplicationRecord, AwareDateTime, new_id, utcnow
+from shared.records import ApplicationRecord, AwareDateTime, empty_dict, empty_list, new_id, utcnow
 
 
 class RealProperty(SQLModel, table=True):
@@ -79,7 +79,7 @@ class PropertyCertificate(SQLModel, table=True):
     number: str = Field(unique=True, max_length=60)
     kind: str = Field(max_length=20)  # title | mortgage
     unit_number: str = Field(index=True, max_length=40)
-    holders: list[str] = Field(default_factory=list, sa_type=sa.JSON)  # names, as printed on it
+    holders: list[str] = Field(default_factory=empty_list, sa_type=sa.JSON)  # names, as printed on it
     status: str = Field(max_length=20)  # active | cancelled
     application_id: str | None = Field(default=None, max_length=36)
     issued_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)
@@ -100,8 +100,8 @@ class RegistryApplication(ApplicationRecord, table=True):
     confirmed_at: datetime | None = Field(default=None, sa_type=AwareDateTime)
     # The amounts in fen by item (deed_tax, vat, income_tax, registration_fee): the service's own assessment
     # at filing, then the tax department's (核税), which prevails.
-    assessment: dict[str, int] = Field(default_factory=dict, sa_type=sa.JSON)
+    assessment: dict[str, int] = Field(default_factory=empty_dict, sa_type=sa.JSON)
     # The payment: paid_fen, reference, allocations (清分), refunded_at; and what was undone before entry.
-    payment: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    payment: dict[str, Any] = Field(default_factory=empty_dict, sa_type=sa.JSON)
     entered_at: datetime | None = Field(default=None, sa_type=AwareDateTime)  # 登簿
     linked_utilities: bool = False

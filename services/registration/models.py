@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from shared.records import ApplicationRecord, AwareDateTime, utcnow
+from shared.records import ApplicationRecord, AwareDateTime, empty_list, utcnow
 
 
 class RegistrationApplication(ApplicationRecord, table=True):
@@ -56,10 +56,10 @@ class Enterprise(SQLModel, table=True):
     legal_representative_id: str | None = Field(default=None, max_length=40)
     # In fen, which pass 32 bits from ¥21.5 million up.
     registered_capital_fen: int | None = Field(default=None, sa_type=sa.BigInteger)
-    business_scope: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    business_scope: list[str] = Field(default_factory=empty_list, sa_type=sa.JSON)
     # Directors, supervisors and the manager as filed ({name, id_number, document_type, role}); None before 0003.
     officers: list[dict[str, Any]] | None = Field(default=None, sa_type=sa.JSON)
-    registered_with: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    registered_with: list[str] = Field(default_factory=empty_list, sa_type=sa.JSON)
     status: str = Field(max_length=20)  # active | suspended | cancelled
     application_id: str = Field(max_length=36)
     registered_at: datetime = Field(default_factory=utcnow, sa_type=AwareDateTime)

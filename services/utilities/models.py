@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from shared.readmodels import EnterpriseRecord
-from shared.records import ApplicationRecord, AwareDateTime, new_id, utcnow
+from shared.records import ApplicationRecord, AwareDateTime, empty_dict, empty_list, new_id, utcnow
 
 
 class EnterpriseView(EnterpriseRecord, table=True):
@@ -29,11 +29,11 @@ class ConnectionApplication(ApplicationRecord, table=True):
     district_code: str = Field(max_length=6)
     premises_address: str = Field(max_length=300, index=True)  # the resolved standard address
     uscc: str | None = Field(default=None, max_length=18)  # when an enterprise applies
-    utilities: list[str] = Field(default_factory=list, sa_type=sa.JSON)
-    fees: dict[str, int] = Field(default_factory=dict, sa_type=sa.JSON)  # utility → fen, as assessed at receipt
+    utilities: list[str] = Field(default_factory=empty_list, sa_type=sa.JSON)
+    fees: dict[str, int] = Field(default_factory=empty_dict, sa_type=sa.JSON)  # utility → fen, as assessed at receipt
     offer_id: str | None = Field(default=None, max_length=36)  # the proactive offer it came from
     # A linked transfer: the property transfer's number and unit, and the accounts it moves.
-    transfer: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    transfer: dict[str, Any] = Field(default_factory=empty_dict, sa_type=sa.JSON)
 
 
 class UtilityAccount(SQLModel, table=True):
@@ -83,6 +83,6 @@ class CertificateView(SQLModel, table=True):
     unit_number: str = Field(max_length=40)
     district_code: str = Field(max_length=6)
     address: str = Field(max_length=300)
-    holders: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
+    holders: list[dict[str, Any]] = Field(default_factory=empty_list, sa_type=sa.JSON)
     status: str = Field(max_length=20)  # active | cancelled
     changed_at: datetime = Field(sa_type=AwareDateTime)
