@@ -4,7 +4,7 @@
     make bench-peer                 # the same, then Temporal (../shared/peers beside the project) with the same N and C
     TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres make bench
     python -m tests.bench.registration_e2e --n 400 --concurrency 20 100 [--peer] [--profile-seconds 10]
-        [--profile-service gateway]
+        [--profile-service gateway] [--deregistration]
 
 Starts its own nats-server and stack on free ports (simulated departments answer at once, rate limits off),
 then for each concurrency C runs a closed loop: C clients each POST an enterprise opening through the gateway
@@ -15,6 +15,11 @@ peer), before and after each run, and printed per application.
 ``--peer`` runs the Temporal peer in the same run after ours (stack stopped first, so the two never share
 the CPU): ``temporal server start-dev --headless`` on free loopback ports and ``temporal_peer.py`` from the
 throwaway virtualenv ``.peer`` (``make bench-peer`` creates it; never a dependency of the project).
+
+``--deregistration`` times general deregistrations (套餐式注销) instead: N enterprises per concurrency are
+opened first (not timed), then each deregistered, POST to ``deregistration.application.completed``. The
+creditors' announcement lasts no time and the sweeps run every 0.1 s, so the notice's end waits at most that.
+``--profile-seconds`` runs py-spy (without ``--gil``: time outside the GIL, in SQLite or OpenSSL, is CPU too).
 """
 
 from __future__ import annotations

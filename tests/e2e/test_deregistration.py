@@ -538,7 +538,10 @@ async def test_restrictions_known_from_events_refuse_the_simplified_route(api: A
 async def test_a_suspension_ends_by_itself_at_its_end_date(api: Api) -> None:
     owner = "suspended-owner"
     ent = await open_enterprise(api, owner)
-    resp = await api.submit(owner, suspension_body(ent["uscc"], today(), today()), path="/api/v1/suspensions")
+    # To tomorrow: a suspension ending today would last only what is left of today, scaled (late in the
+    # evening a few tens of milliseconds), too short to be seen suspended.
+    resp = await api.submit(owner, suspension_body(ent["uscc"], today(), today() + timedelta(days=1)),
+                            path="/api/v1/suspensions")
     assert resp.status_code == 201, dump(resp)
     suspension = resp.json()
     assert suspension["number"].startswith("XYBA-440703-") and suspension["status"] == "active"
