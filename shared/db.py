@@ -158,13 +158,14 @@ def create_engine(url: str) -> AsyncEngine:
     @event.listens_for(engine.sync_engine, "checkout")
     def _ping_if_idle(dbapi_conn: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
         idle_since = record.info.get("idle_since")
-        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+        idle = 0.0 if idle_since is None else time.monotonic() - idle_since
+        if idle < PING_AFTER_IDLE_SECONDS:
             return
         try:
             dbapi_conn.ping()
         except Exception as exc:
             # The pool drops this connection and checks out another (a new one if need be).
-            raise DisconnectionError(f"a pooled connection idle since {idle_since:.0f} is gone: {exc!r}") from exc
+            raise DisconnectionError(f"a pooled connection idle for {idle:.0f} s is gone: {exc!r}") from exc
 
     return engine
 

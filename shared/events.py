@@ -45,6 +45,8 @@ class TaskEventKind(StrEnum):
 
 # What only the owning service says on a department's conversation; the department says only ``resolved``.
 SERVICE_ONLY_KINDS = frozenset({TaskEventKind.requested, TaskEventKind.escalated})
+# Every kind, as a set: iterating the enum itself on every message received was a few per cent of a consumer.
+TASK_EVENT_KINDS = frozenset(TaskEventKind)
 
 
 def task_subject(service: str, department: Department | str, kind: TaskEventKind | str) -> str:
@@ -486,7 +488,7 @@ def provenance_problem(subject: str, event: CloudEvent) -> str | None:
     permissions are the first line: this catches a party with valid credentials speaking for another)."""
     parts = subject.split(".")
     data = event.data
-    if parts[0] == "task" and len(parts) == 4 and parts[3] in set(TaskEventKind):
+    if parts[0] == "task" and len(parts) == 4 and parts[3] in TASK_EVENT_KINDS:
         _, service, department, kind = parts
         if data.get("service") != service or data.get("department") != department:
             return f"data names {data.get('service')}/{data.get('department')}, the subject {service}/{department}"
