@@ -9,7 +9,7 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -413,28 +413,39 @@ class Bus:
             else:
                 await msg.nak(delay=spec.nak_delay)
 
+    @staticmethod
+    @contextlib.contextmanager
+    def _message_scope(spec: ConsumerSpec, event: CloudEvent, msg: Msg) -> Iterator[tracing.Span | None]:
+        """Where one message is handled: under its request id and, when tracing, its CONSUMER span, current
+        inside. The span is left open: ``_end_span`` ends it once the message's outcome is final."""
+        token = request_id_var.set((msg.headers or {}).get(REQUEST_ID_HEADER) or event.correlationid or "-")
+        span = tracing.start_process(msg.subject, event.id, spec.durable, msg.headers, event) \
+            if tracing.enabled() else None
+        try:
+            with tracing.activated(span) if span is not None else contextlib.nullcontext():
+                yield span
+        finally:
+            request_id_var.reset(token)
+
+    @staticmethod
+    def _end_span(span: tracing.Span | None, outcome: str, error: Exception | None) -> None:
+        if span is not None:
+            tracing.record_outcome(span, outcome, error)
+            span.end()
+
     async def _dispatch(self, spec: ConsumerSpec, msg: Msg, event: CloudEvent | None = None) -> None:
         if event is None:
             event = await self._admit(spec, msg)
             if event is None:
                 return
-        token = request_id_var.set((msg.headers or {}).get(REQUEST_ID_HEADER) or event.correlationid or "-")
-        span = tracing.start_process(msg.subject, event.id, spec.durable, msg.headers, event) \
-            if tracing.enabled() else None
         error: Exception | None = None
-        try:
-            with tracing.activated(span) if span is not None else contextlib.nullcontext():
+        with self._message_scope(spec, event, msg) as span:
+            try:
                 await spec.handler(event, msg)
-        except Exception as exc:
-            error = exc
-            outcome = self._outcome(spec, event, exc)
-        else:
-            outcome = "ack"
-        finally:
-            request_id_var.reset(token)
-        if span is not None:
-            tracing.record_outcome(span, outcome, error)
-            span.end()
+                outcome = "ack"
+            except Exception as exc:
+                error, outcome = exc, self._outcome(spec, event, exc)
+        self._end_span(span, outcome, error)
         await self._settle(spec, msg, outcome)
 
     async def _dispatch_batch(self, spec: ConsumerSpec, msgs: Sequence[Msg]) -> None:
@@ -475,38 +486,27 @@ class Bus:
         when, run without savepoints, a message raised."""
         assert spec.unit is not None and spec.in_unit is not None
         outcomes: list[str] = []
-        traced = tracing.enabled()
         async with spec.unit() as unit:
             unit.savepoints = savepoints
             if spec.inbox is not None and not savepoints:
                 await unit.claim(spec.inbox, [event.id for event, _msg in items])
             for event, msg in items:
-                token = request_id_var.set(
-                    (msg.headers or {}).get(REQUEST_ID_HEADER) or event.correlationid or "-")
-                span = tracing.start_process(msg.subject, event.id, spec.durable, msg.headers, event) \
-                    if traced else None
                 error: Exception | None = None
-                try:
-                    with tracing.activated(span) if span is not None else contextlib.nullcontext():
+                with self._message_scope(spec, event, msg) as span:
+                    try:
                         async with contextlib.nullcontext() if spec.own_savepoint else unit.savepoint():
                             await spec.in_unit(unit, event, msg)
-                except Exception as exc:
-                    if not savepoints:
-                        return None
-                    error = exc
-                    outcome = self._outcome(spec, event, exc)
-                else:
-                    outcome = "ack"
-                finally:
-                    request_id_var.reset(token)
+                        outcome = "ack"
+                    except Exception as exc:
+                        if not savepoints:
+                            return None
+                        error, outcome = exc, self._outcome(spec, event, exc)
                 if not savepoints and unit.spoiled:
                     # Raised and was caught inside the handler: what it had written before is still there.
                     return None
                 outcomes.append(outcome)
-                if span is not None:
-                    # Settled after the batch's commit; a failed commit handles it again, in a new span.
-                    tracing.record_outcome(span, outcome, error)
-                    span.end()
+                # Settled after the batch's commit; a failed commit handles it again, in a new span.
+                self._end_span(span, outcome, error)
             await unit.commit()
         return outcomes
 
