@@ -38,12 +38,13 @@ async def waiting_on_the_bank(api: Api, applicant: str) -> dict[str, Any]:
     assert resp.status_code == 202, dump(resp)
     path = f"/api/v1/registrations/{resp.json()['id']}"
 
-    async def bank_asked() -> dict[str, Any] | None:
+    async def only_the_bank_left() -> dict[str, Any] | None:
+        # The bank asked, and the simulated departments asked with it done: they answer on their own time.
         app = (await api.get(applicant, path)).json()
-        bank = next(t for t in app["tasks"] if t["department"] == "bank")
-        return app if bank["status"] == "requested" else None
+        left = {t["department"]: t["status"] for t in app["tasks"] if t["status"] != "approved"}
+        return app if left == {"bank": "requested"} else None
 
-    return await eventually(bank_asked, what="the bank task to be requested")
+    return await eventually(only_the_bank_left, what="every department but the bank to approve")
 
 
 async def escalate(api: Api, who: str, app_id: str, body: dict[str, Any], *roles: str,

@@ -34,6 +34,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+# Imported here, while collecting, though the test would load it itself: pytest rewrites schemathesis's modules
+# on import, and Python 3.11's AST constructor can fail spuriously ("recursion depth mismatch", CPython
+# gh-106905) when that happens deep inside a running test.
+from schemathesis.specs.openapi.schemas import OpenApiSchema  # noqa: F401
+
 from services.stack import Stack
 from shared import registry
 from tests.support import Databases, dump, registration_body, running_stack
