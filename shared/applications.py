@@ -109,6 +109,22 @@ class ApplicationPublic(BaseModel):
                                                 description="办不成事: the applicant's escalations and their outcomes")
 
 
+def stored_form(shape: FormShape, app: ApplicationRecord) -> Any:
+    """The application's stored form as today's model (``shape.read``), read once per loaded row: the plan, what
+    each department is sent, the materials and the completion each want it, several times a transaction. A row
+    read again (populated afresh after its lock, in a later transaction) or given a new form is read afresh.
+    The model returned is shared: read it, never change it."""
+    memo = sa.inspect(app).info
+    key = ("stored_form", id(shape))
+    held = memo.get(key)
+    # The memo holds the form it was read from, so an identical object is the same form, not a successor.
+    if held is not None and held[0] is app.form and held[1] == app.form_version:
+        return held[2]
+    form = shape.read(app.form, app.form_version)
+    memo[key] = (app.form, app.form_version, form)
+    return form
+
+
 def application_fields(app: ApplicationRecord, tasks: Sequence[DepartmentTask]) -> dict[str, Any]:
     """The common fields of an ``ApplicationPublic`` for a stored application and its tasks."""
     return {
@@ -181,14 +197,40 @@ def emit_application_event(uow: UnitOfWork, service: str, app: ApplicationRecord
              make_event(f"{service}.application.{app.status}", data, source_service=service, subject=app.id))
 
 
+# The key a prebuilt statement's row is chosen by. The hot path's statements are built once per model, not per
+# call: building one (its clauses, its cache key) cost as much as the ORM's handling of the rows it reads.
+KEY: sa.BindParameter[str] = sa.bindparam("key")
+_LOCKING: dict[type, Any] = {}
+_LOCKING_WITH_TASKS: dict[type, Any] = {}
+
+
+def _locking(model: type) -> Any:
+    query = _LOCKING.get(model)
+    if query is None:
+        pk: Any = sa.inspect(model).primary_key[0]
+        # populate_existing: an object this session read before taking the lock is refreshed, not trusted.
+        query = _LOCKING[model] = (select(model).where(pk == KEY).with_for_update()
+                                   .execution_options(populate_existing=True))
+    return query
+
+
+def _locking_with_tasks(model: type) -> Any:
+    query = _LOCKING_WITH_TASKS.get(model)
+    if query is None:
+        pk: Any = sa.inspect(model).primary_key[0]
+        query = _LOCKING_WITH_TASKS[model] = (
+            select(model, DepartmentTask).outerjoin(DepartmentTask, col(DepartmentTask.application_id) == pk)
+            .where(pk == KEY).order_by(*CREATION_ORDER)
+            .with_for_update(of=model).execution_options(populate_existing=True))
+    return query
+
+
 async def lock_row(session: AsyncSession, model: type[A], key: str) -> A | None:
     """A row locked for the rest of the transaction (PostgreSQL; SQLite serialises writers anyway), so
     two answers or two requests about the same object apply one after the other, each seeing the other."""
-    pk = sa.inspect(model).primary_key[0]
-    # populate_existing: an object this session read before taking the lock is refreshed, not trusted.
-    query = select(model).where(pk == key).with_for_update().execution_options(populate_existing=True)
-    result = await session.execute(query)
-    return result.scalar_one_or_none()
+    result = await session.execute(_locking(model), {"key": key})
+    row: A | None = result.scalar_one_or_none()
+    return row
 
 
 async def lock_with_tasks(session: AsyncSession, model: type[A], key: str) -> tuple[A | None, list[DepartmentTask]]:
@@ -199,14 +241,10 @@ async def lock_with_tasks(session: AsyncSession, model: type[A], key: str) -> tu
     application's lock would return the row's new version but the tasks as they were when the statement
     began, before the answer that held the lock committed, and the two answers would each miss the other's.
     SQLite serialises writers before the first statement, so there the one statement is safe."""
-    pk = sa.inspect(model).primary_key[0]
     if session.get_bind().dialect.name == "postgresql":
         app = await lock_row(session, model, key)
         return app, (await load_tasks(session, key, refresh=True) if app is not None else [])
-    query = (select(model, DepartmentTask).outerjoin(DepartmentTask, col(DepartmentTask.application_id) == pk)
-             .where(pk == key).order_by(*CREATION_ORDER)
-             .with_for_update(of=model).execution_options(populate_existing=True))
-    rows = (await session.execute(query)).all()
+    rows = (await session.execute(_locking_with_tasks(model), {"key": key})).all()
     if not rows:
         return None, []
     return rows[0][0], [task for _app, task in rows if task is not None]
@@ -355,7 +393,7 @@ class ApplicationFlow(Generic[App]):
 
     def form(self, app: App) -> Any:
         """The application's stored form as today's model (read leniently, upgraded from its version)."""
-        return self.shape.read(app.form, app.form_version)
+        return stored_form(self.shape, app)
 
     async def lock(self, uow: UnitOfWork, application_id: str) -> App | None:
         """The application row, locked for this transaction."""

@@ -77,18 +77,23 @@ class Replay:
     body: Any
 
 
+_RECORDS = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+_THIS_KEY = (_RECORDS.c.caller == sa.bindparam("caller")) & (_RECORDS.c.key == sa.bindparam("key"))
+_RECORD_OF_KEY = sa.select(_RECORDS.c.request_hash, _RECORDS.c.status_code, _RECORDS.c.response_body,
+                           _RECORDS.c.expires_at).where(_THIS_KEY)
+_FORGET_KEY = sa.delete(_RECORDS).where(_THIS_KEY)
+
+
 async def find_replay(session: Any, caller: str, key: str, fingerprint: str) -> Replay | None:
     """The stored first answer for this caller and key, or None; 422 when the key came with another body."""
     # On the connection: a row read, no object to track (most keys are new, and nothing is pending yet).
-    table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
-    this_key = (table.c.caller == caller) & (table.c.key == key)
     connection = await session.connection()
-    record = (await connection.execute(sa.select(table.c.request_hash, table.c.status_code, table.c.response_body,
-                                                 table.c.expires_at).where(this_key))).first()
+    this_key = {"caller": caller, "key": key}
+    record = (await connection.execute(_RECORD_OF_KEY, this_key)).first()
     if record is None:
         return None
     if record.expires_at <= utcnow():
-        await connection.execute(sa.delete(table).where(this_key))
+        await connection.execute(_FORGET_KEY, this_key)
         return None
     if record.request_hash != fingerprint:
         raise Problem(422, "Idempotency-Key reused", "this Idempotency-Key was used with a different request body",

@@ -49,6 +49,10 @@ RETRY_FIRST_SECONDS = 0.1
 RETRY_MOST_SECONDS = 0.5
 
 
+_MARK_SENT = (sa.update(OutboxMessage).where(col(OutboxMessage.seq).in_(sa.bindparam("seqs", expanding=True)))
+              .values(sent_at=sa.bindparam("sent_at")))
+
+
 class OutboxRelay:
     """Publishes committed outbox rows in order, marks them sent, and resumes where it stopped.
 
@@ -67,6 +71,13 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         # Events committed while the broker was away go out as soon as the bus is back.
         bus.add_reconnect_listener(self.notify)
+        self._unsent = (
+            sa.select(col(OutboxMessage.seq), col(OutboxMessage.event_id), col(OutboxMessage.subject),
+                      col(OutboxMessage.payload), col(OutboxMessage.request_id))
+            .where(col(OutboxMessage.sent_at).is_(None))
+            .order_by(col(OutboxMessage.seq))
+            .limit(batch_size)
+        )
         # Why the last attempt to publish failed (None: it succeeded, or none was made yet): readiness tells an
         # outbox that drains slowly from one that cannot drain.
         self.last_error: str | None = None
@@ -145,13 +156,7 @@ class OutboxRelay:
         database) the rows are read, published, then marked in a second transaction, so the file's write
         lock is not held while waiting for the broker.
         """
-        query = (
-            sa.select(col(OutboxMessage.seq), col(OutboxMessage.event_id), col(OutboxMessage.subject),
-                      col(OutboxMessage.payload), col(OutboxMessage.request_id))
-            .where(col(OutboxMessage.sent_at).is_(None))
-            .order_by(col(OutboxMessage.seq))
-            .limit(self.batch_size)
-        )
+        query = self._unsent
         async with self.maker() as session, session.begin():
             if session.get_bind().dialect.name == "postgresql":
                 await session.execute(sa.select(sa.func.pg_advisory_xact_lock(RELAY_LOCK_KEY)))
@@ -178,11 +183,7 @@ class OutboxRelay:
 
     @staticmethod
     async def _mark_sent(session: AsyncSession, rows: Sequence[UnsentRow]) -> None:
-        await session.execute(
-            sa.update(OutboxMessage)
-            .where(col(OutboxMessage.seq).in_([r.seq for r in rows]))
-            .values(sent_at=utcnow())
-        )
+        await session.execute(_MARK_SENT, {"seqs": [r.seq for r in rows], "sent_at": utcnow()})
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,12 @@ def _inbox_insert(dialect: str) -> sa.Insert:
     """``INSERT ... ON CONFLICT DO NOTHING`` of an inbox row, in the dialect's words (both say it alike)."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return insert(InboxMessage.__table__).on_conflict_do_nothing()  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _inbox_claim(dialect: str) -> sa.Insert:
+    """``_inbox_insert`` telling which rows went in."""
+    return _inbox_insert(dialect).returning(col(InboxMessage.event_id))
 
 
 class UnitOfWork:
@@ -301,9 +308,9 @@ class UnitOfWork:
             return
         connection = await self.session.connection()
         now = utcnow()
-        insert = _inbox_insert(connection.dialect.name).returning(col(InboxMessage.event_id))
-        rows = await connection.execute(insert, [{"consumer": consumer, "event_id": event_id, "handled_at": now}
-                                                 for event_id in dict.fromkeys(event_ids)])
+        rows = await connection.execute(_inbox_claim(connection.dialect.name),
+                                        [{"consumer": consumer, "event_id": event_id, "handled_at": now}
+                                         for event_id in dict.fromkeys(event_ids)])
         self._claimed[consumer] = (set(event_ids), {row[0] for row in rows})
 
     async def already_handled(self, consumer: str, event_id: str) -> bool:

@@ -58,13 +58,15 @@ def new_tasks(plan: Plan, *, application_id: str, application_number: str, servi
 CREATION_ORDER = (col(DepartmentTask.created_at), col(DepartmentTask.department))
 
 
+_TASKS_OF = (select(DepartmentTask).where(DepartmentTask.application_id == sa.bindparam("application_id"))
+             .order_by(*CREATION_ORDER))
+_TASKS_OF_REFRESHED = _TASKS_OF.execution_options(populate_existing=True)
+
+
 async def load_tasks(session: AsyncSession, application_id: str, *, refresh: bool = False) -> list[DepartmentTask]:
     """An application's tasks in creation order (``refresh``: tasks this session read before are read again,
     as after taking the application's lock)."""
-    query = select(DepartmentTask).where(DepartmentTask.application_id == application_id).order_by(*CREATION_ORDER)
-    if refresh:
-        query = query.execution_options(populate_existing=True)
-    rows = await session.execute(query)
+    rows = await session.execute(_TASKS_OF_REFRESHED if refresh else _TASKS_OF, {"application_id": application_id})
     return list(rows.scalars())
 
 

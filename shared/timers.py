@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
@@ -58,10 +59,13 @@ async def cancel(session: AsyncSession, target_id: str, kind: str | None = None,
     return len(timers)
 
 
+_TIMERS_OF = select(Timer).where(Timer.target_id == sa.bindparam("target_id")).order_by(
+    Timer.created_at)  # type: ignore[arg-type]
+
+
 async def timers_of(session: AsyncSession, target_id: str) -> list[Timer]:
     """Every timer a target ever had, oldest first (what an application shows of its periods)."""
-    rows = await session.execute(select(Timer).where(Timer.target_id == target_id)
-                                 .order_by(Timer.created_at))  # type: ignore[arg-type]
+    rows = await session.execute(_TIMERS_OF, {"target_id": target_id})
     return list(rows.scalars())
 
 

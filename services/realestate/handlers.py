@@ -25,7 +25,7 @@ from services.realestate.models import (
     RealProperty,
     RegistryApplication,
 )
-from shared.applications import ApplicationFlow, TaskDetails
+from shared.applications import ApplicationFlow, TaskDetails, stored_form
 from shared.catalogue import guide_of, timed_plan
 from shared.departments import Department
 from shared.events import (
@@ -64,7 +64,7 @@ def rates() -> domain.Rates:
 
 def transfer_form(app: RegistryApplication) -> TransferCreate:
     """A transfer's form as today's model."""
-    return FORM.read(app.form, app.form_version)
+    return stored_form(FORM, app)
 
 
 # --- The register, read ---------------------------------------------------------------------------------------

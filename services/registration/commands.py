@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import select
 
 from services.registration import domain, views
@@ -34,11 +35,14 @@ def resolved_address(form: RegistrationCreate) -> str:
     return resolved.full_text
 
 
+NAME_HELD = select(EnterpriseName.name).where(EnterpriseName.name == sa.bindparam("name"))
+
+
 async def _reserve(uow: UnitOfWork, name: str, application_id: str, loc: list[str | int]) -> None:
     """Reserve a name for an application in flight (``Invalid`` when it is registered or reserved)."""
     # A row's existence, on the connection: nothing of the names is pending in this transaction yet.
     connection = await uow.session.connection()
-    if (await connection.execute(select(EnterpriseName.name).where(EnterpriseName.name == name_key(name)))).first():
+    if (await connection.execute(NAME_HELD, {"name": name_key(name)})).first():
         raise domain.name_taken(name, loc)
     # The primary key on the name's key makes a concurrent twin fail at the commit, whatever the timing
     # (``create_once`` then tries again, and the second attempt finds the name taken).

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import sqlalchemy as sa
 from nats.aio.msg import Msg
 from sqlmodel import select
 
@@ -19,7 +20,7 @@ from services.registration.forms import CHANGE_FORM, FORM, ChangeCreate, Investo
 from services.registration.models import Enterprise, EnterpriseName, Licence, RegistrationApplication
 from services.registration.names import name_key
 from shared import applications
-from shared.applications import ApplicationFlow, MaterialsRule, TaskDetails
+from shared.applications import ApplicationFlow, MaterialsRule, TaskDetails, stored_form
 from shared.bus import ConsumerSpec, PoisonMessage
 from shared.catalogue import guide_of
 from shared.departments import Department
@@ -54,12 +55,12 @@ TAX_SERVICES = {"tax_information_confirmation": "税务信息确认", "contribut
 
 def form_of(app: RegistrationApplication) -> RegistrationCreate:
     """An opening's form as today's model."""
-    return FORM.read(app.form, app.form_version)
+    return stored_form(FORM, app)
 
 
 def change_form_of(app: RegistrationApplication) -> ChangeCreate:
     """A change's or move's form as today's model."""
-    return CHANGE_FORM.read(app.form, app.form_version)
+    return stored_form(CHANGE_FORM, app)
 
 
 def plan_of(app: RegistrationApplication) -> Plan:
@@ -122,6 +123,12 @@ def opening_details(app: RegistrationApplication, tasks: Sequence[DepartmentTask
     return details
 
 
+# Whether a USCC is an enterprise's, or assigned to another application.
+USCC_HELD = select(Enterprise.uscc).where(Enterprise.uscc == sa.bindparam("uscc")).union_all(
+    select(RegistrationApplication.uscc).where(RegistrationApplication.uscc == sa.bindparam("uscc"),
+                                               RegistrationApplication.id != sa.bindparam("application_id")))
+
+
 async def samr_answered(uow: UnitOfWork, app: RegistrationApplication, task: DepartmentTask) -> None:
     """samr's approval of an opening carries the USCC it assigned (赋码): checked (GB 32100, authority 9, the
     entity type's category, the registering authority's division) and unique, or the decision is refused
@@ -140,10 +147,7 @@ async def samr_answered(uow: UnitOfWork, app: RegistrationApplication, task: Dep
     refuse_if(problems)
     assert code is not None
     # One statement for both places a code is held, flushed first: another opening of this batch may hold it.
-    held = (await uow.session.execute(
-        select(Enterprise.uscc).where(Enterprise.uscc == code).union_all(
-            select(RegistrationApplication.uscc).where(RegistrationApplication.uscc == code,
-                                                       RegistrationApplication.id != app.id)))).first() is not None
+    held = (await uow.session.execute(USCC_HELD, {"uscc": code, "application_id": app.id})).first() is not None
     if held:
         raise Conflict("uscc_in_use", f"the USCC {code} is another enterprise's", title="USCC already assigned",
                        uscc=code)
@@ -159,10 +163,13 @@ async def release_name(uow: UnitOfWork, app: RegistrationApplication) -> None:
         await uow.session.delete(reservation)
 
 
+NAMES_OF = select(EnterpriseName).where(EnterpriseName.application_id == sa.bindparam("application_id"))
+
+
 async def _register_name(uow: UnitOfWork, app: RegistrationApplication) -> None:
     # Not flushed first: the reservations are changed only here and at submission, in other transactions.
     with uow.session.no_autoflush:
-        rows = await uow.session.execute(select(EnterpriseName).where(EnterpriseName.application_id == app.id))
+        rows = await uow.session.execute(NAMES_OF, {"application_id": app.id})
     for reservation in rows.scalars().all():
         reservation.status = "registered"
 

@@ -24,7 +24,7 @@ from services.utilities.models import (
     EnterpriseView,
     UtilityAccount,
 )
-from shared.applications import ApplicationFlow, TaskDetails, lock_row
+from shared.applications import ApplicationFlow, TaskDetails, lock_row, stored_form
 from shared.bus import ConsumerSpec
 from shared.catalogue import guide_of
 from shared.departments import Department
@@ -56,7 +56,7 @@ CERTIFICATES_CONSUMER = "utilities-property-certificates"
 
 def form_of(app: ConnectionApplication) -> ConnectionCreate:
     """A connection application's form as today's model."""
-    return FORM.read(app.form, app.form_version)
+    return stored_form(FORM, app)
 
 
 def connection_plan(form: ConnectionCreate, submitted_at: datetime) -> Plan:
