@@ -236,6 +236,8 @@ class UnitOfWork:
         self._emitted = 0
         # Outbox rows emitted and not yet written: written at commit in one statement, in the order emitted.
         self._outbox: list[dict[str, Any]] = []
+        # Rows of append-only tables (``append``), written at commit in one statement per table.
+        self._appended: dict[sa.Table, list[dict[str, Any]]] = {}
         # A consumer's batch is first run without savepoints (see ``savepoint``); ``spoiled`` then tells that
         # a block raised, so the unit can only be rolled back.
         self.savepoints = True
@@ -279,6 +281,13 @@ class UnitOfWork:
                              "sent_at": None})
         self._emitted += 1
 
+    def append(self, table: sa.Table, row: dict[str, Any]) -> None:
+        """Add a row to an append-only table (an audit trail) in this transaction: written at commit with the
+        unit's other rows of that table in one statement, with no ORM object to build or track. ``row`` names
+        every column (defaults included: Core does not run the model's factories). Undone with its savepoint.
+        Nothing in the transaction reads such rows back before the commit."""
+        self._appended.setdefault(table, []).append(row)
+
     @contextlib.asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
         """``async with uow.savepoint():`` a block whose changes (and events) are undone alone if it raises.
@@ -293,11 +302,14 @@ class UnitOfWork:
                 raise
             return
         emitted = len(self._outbox)
+        appended = {table: len(rows) for table, rows in self._appended.items()}
         try:
             async with self.session.begin_nested():
                 yield
         except BaseException:
             del self._outbox[emitted:]
+            for table, rows in self._appended.items():
+                del rows[appended.get(table, 0):]
             raise
 
     async def claim(self, consumer: str, event_ids: Sequence[str]) -> None:
@@ -333,11 +345,16 @@ class UnitOfWork:
     async def commit(self) -> None:
         """Commit the state change and its events together, then wake the relay."""
         try:
-            if self._outbox:
-                # Plain rows that need nothing of the ORM: one INSERT of them all (Core, no objects to track).
+            if self._outbox or self._appended:
+                # Plain rows that need nothing of the ORM: one INSERT per table (Core, no objects to track).
                 connection = await self.session.connection()
-                await connection.execute(OutboxMessage.__table__.insert(), self._outbox)  # type: ignore[attr-defined]
-                self._outbox = []
+                for table, rows in self._appended.items():
+                    if rows:
+                        await connection.execute(table.insert(), rows)
+                self._appended = {}
+                if self._outbox:
+                    await connection.execute(OutboxMessage.__table__.insert(), self._outbox)  # type: ignore[attr-defined]
+                    self._outbox = []
             await self.session.commit()
         except IntegrityError:
             await self.session.rollback()

@@ -22,7 +22,7 @@ from shared.events import (
 )
 from shared.fanout import Plan, Progress, TaskStatus, aggregate, ready_steps
 from shared.outbox import UnitOfWork
-from shared.records import DepartmentTask, TaskDecision, utcnow
+from shared.records import DepartmentTask, TaskDecision, new_id, utcnow
 from shared.workdays import add_working_days
 
 if TYPE_CHECKING:
@@ -133,6 +133,10 @@ def emit_task_requested(uow: UnitOfWork, task: DepartmentTask) -> None:
     )
 
 
+# The audit trail of decisions: appended to, never read back in the transaction that writes it.
+TASK_DECISIONS: sa.Table = TaskDecision.__table__  # type: ignore[attr-defined]
+
+
 class DecisionConflict(Exception):
     """The task is not waiting for a decision (already decided, or not requested yet)."""
 
@@ -151,20 +155,12 @@ def record_decision(uow: UnitOfWork, task: DepartmentTask, decision: TaskResolve
     task.comment = decision.comment
     task.outputs = dict(decision.outputs)
     task.decided_by = decision.decided_by
-    uow.session.add(
-        TaskDecision(
-            task_id=task.id,
-            application_id=task.application_id,
-            department=task.department,
-            round=task.round,
-            outcome=decision.outcome.value,
-            comment=decision.comment,
-            outputs=dict(decision.outputs),
-            decided_by=decision.decided_by,
-            channel=channel,
-            decided_at=decision.decided_at or now,
-        )
-    )
+    uow.append(TASK_DECISIONS, {
+        "id": new_id(), "task_id": task.id, "application_id": task.application_id, "department": task.department,
+        "round": task.round, "outcome": decision.outcome.value, "comment": decision.comment,
+        "outputs": dict(decision.outputs), "decided_by": decision.decided_by, "channel": channel,
+        "decided_at": decision.decided_at or now, "recorded_at": now,
+    })
 
 
 def reopen_returned(

@@ -16,7 +16,7 @@ from shared.bus import Bus, ConsumerSpec, PoisonMessage, TransientError
 from shared.db import create_engine, create_sessionmaker, migrate_async
 from shared.events import TASKS_STREAM, CloudEvent, TaskOverdue, make_event
 from shared.outbox import MAX_EVENT_BYTES, OutboxRelay, UnitOfWork
-from shared.records import DeadLetter, InboxMessage, OutboxMessage
+from shared.records import DeadLetter, InboxMessage, OutboxMessage, TaskDecision
 from shared.refusals import TooLarge
 from tests.support import Databases, NatsServer, eventually
 
@@ -151,6 +151,36 @@ async def test_a_failed_savepoint_takes_back_its_events_and_inbox_rows(maker, bu
     async with UnitOfWork(maker) as uow:  # the event is new to the inbox: its first recording was undone
         assert await uow.already_handled("consumer-s", inside.id) is False
         assert await uow.already_handled("consumer-s", inside.id) is True
+
+
+async def test_appended_rows_are_written_at_commit_and_undone_with_their_savepoint(maker) -> None:  # type: ignore[no-untyped-def]
+    """Rows appended to an audit table (``UnitOfWork.append``) are written with the commit, one statement for
+    all; those appended in a savepoint that raised are not; a unit left without commit writes none."""
+    task_id = uuid.uuid4().hex
+    decisions: sa.Table = TaskDecision.__table__  # type: ignore[attr-defined]
+
+    def decision(round_: int, outcome: str) -> dict[str, object]:
+        now = datetime.now(UTC)
+        return {"id": uuid.uuid4().hex, "task_id": task_id, "application_id": "app", "department": "tax",
+                "round": round_, "outcome": outcome, "comment": None, "outputs": {"round": round_},
+                "decided_by": "officer", "channel": "nats", "decided_at": now, "recorded_at": now}
+
+    async with UnitOfWork(maker) as uow:
+        uow.append(decisions, decision(9, "approved"))  # never committed
+    async with UnitOfWork(maker) as uow:
+        uow.append(decisions, decision(1, "returned"))
+        with pytest.raises(TransientError):
+            async with uow.savepoint():
+                uow.append(decisions, decision(2, "rejected"))
+                raise TransientError("undone")
+        async with uow.savepoint():
+            uow.append(decisions, decision(3, "approved"))
+        await uow.commit()
+    async with maker() as session:  # type: ignore[operator]
+        rows = (await session.execute(sa.select(decisions.c["round"], decisions.c.outcome, decisions.c.outputs)
+                                      .where(decisions.c.task_id == task_id)
+                                      .order_by(decisions.c["round"]))).all()
+    assert [tuple(r) for r in rows] == [(1, "returned", {"round": 1}), (3, "approved", {"round": 3})]
 
 
 async def test_consumer_retries_transient_and_terminates_poison(bus: Bus, nats_server: NatsServer) -> None:
