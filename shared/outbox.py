@@ -242,7 +242,8 @@ class UnitOfWork:
         # a block raised, so the unit can only be rolled back.
         self.savepoints = True
         self.spoiled = False
-        # What this unit has locked, by (model, key): an application and its tasks (``take_answer``). A batch's
+        # What this unit has locked, by (model, key): an application and its tasks (``take_answer``), an
+        # enterprise of a read model (``shared.readmodels``). A batch's
         # later answers to the same application use them rather than read them again: the lock is held to the
         # end of the transaction, so no one else changes them meanwhile. Kept only while the unit runs without
         # savepoints: a savepoint rolled back would leave these objects stale.

@@ -93,6 +93,24 @@ def apply_status(enterprise: EnterpriseRecord, change: EnterpriseStatusChanged) 
     return True
 
 
+async def locked_enterprise(uow: UnitOfWork, model: type[EnterpriseRecord], uscc: str) -> Any:
+    """The enterprise ``uscc`` of a read model, locked for the unit, or None.
+
+    In a batch's unit (no savepoints) one that an earlier event of the batch read or added is used as it stands,
+    its pending changes kept, and one not yet seen is read without flushing first: only this enterprise's own
+    pending changes could change what the read finds, and it has none, or it would be in ``uow.locked``. So
+    the batch's rows are written together at its commit, not one event at a time."""
+    if uow.savepoints:
+        return await lock_row(uow.session, model, uscc)
+    key = (model, uscc)
+    if key in uow.locked:
+        return uow.locked[key]
+    with uow.session.no_autoflush:
+        found = await lock_row(uow.session, model, uscc)
+    uow.locked[key] = found
+    return found
+
+
 # What a service does, in the same transaction, when an enterprise it keeps is registered or changes status
 # (e.g. offer a utility connection to a new enterprise, withdraw offers from a cancelled one).
 AfterChange = Callable[[UnitOfWork, Any, str], Awaitable[None]]
@@ -117,16 +135,17 @@ def enterprise_view_consumers(runtime: Any, model: type[EnterpriseRecord], *, fo
             return
         if event.name == "registration.enterprise.registered":
             data = event.data_as(EnterpriseRegistered)
-            existing = await lock_row(uow.session, model, data.uscc)
+            existing = await locked_enterprise(uow, model, data.uscc)
             enterprise = remember_registered(uow.session, model, existing, data)
+            if not uow.savepoints:
+                uow.locked[(model, data.uscc)] = enterprise
             if on_registered is not None:
                 on_registered(enterprise, data)
             if existing is None and after is not None:
-                await uow.session.flush()
                 await after(uow, enterprise, "registered")
         elif event.name == "registration.enterprise.changed":
             change = event.data_as(EnterpriseChanged)
-            known = await lock_row(uow.session, model, change.uscc)
+            known = await locked_enterprise(uow, model, change.uscc)
             if known is not None:
                 # A change (变更) or move (迁移): the registered details as they are now.
                 known.name = change.name
@@ -150,7 +169,7 @@ def enterprise_view_consumers(runtime: Any, model: type[EnterpriseRecord], *, fo
         change = event.data_as(EnterpriseStatusChanged)
         if await uow.already_handled(status_consumer, event.id):
             return
-        enterprise = await lock_row(uow.session, model, change.uscc)
+        enterprise = await locked_enterprise(uow, model, change.uscc)
         if enterprise is None:
             # Registration's announcement is on another stream and may not have arrived yet: retry later.
             raise LookupError(f"enterprise {change.uscc} not known yet")
