@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from shared.outbox import UnitOfWork
 from shared.problems import Problem
-from shared.records import IdempotencyRecord, utcnow
+from shared.records import IdempotencyRecord, new_row, utcnow
 
 RETENTION = timedelta(hours=24)
 KEY_HEADER = "Idempotency-Key"
@@ -105,7 +105,8 @@ def remember(session: Any, caller: str, key: str, fingerprint: str, status_code:
              resource_id: str | None) -> None:
     """Store the answer in the creating transaction, so the resource and its key commit together."""
     session.add(
-        IdempotencyRecord(
+        new_row(
+            IdempotencyRecord,
             caller=caller,
             key=key,
             request_hash=fingerprint,

@@ -29,7 +29,7 @@ from shared.events import (
     stream_for_service,
 )
 from shared.outbox import UnitOfWork, one_per_unit
-from shared.records import AwareDateTime, empty_list, utcnow
+from shared.records import AwareDateTime, empty_list, new_row, utcnow
 
 log = logging.getLogger("onestop.readmodels")
 
@@ -59,7 +59,7 @@ def remember_registered(session: Any, model: type[EnterpriseRecord], existing: E
                         data: EnterpriseRegistered) -> EnterpriseRecord:
     """Add or refresh an enterprise from ``registration.enterprise.registered``. Its status is not touched
     on a refresh: status comes from status announcements (or the service's own decisions)."""
-    enterprise = existing or model(uscc=data.uscc, name=data.name, entity_type=data.entity_type,
+    enterprise = existing or new_row(model, uscc=data.uscc, name=data.name, entity_type=data.entity_type,
                                    district_code=data.district_code, address=data.address, owner=data.owner,
                                    legal_representative=data.legal_representative,
                                    registered_at=data.registered_at, status="active")

@@ -5,6 +5,7 @@ migrations make, lengths and indexes included."""
 
 from __future__ import annotations
 
+import functools
 import inspect
 import uuid
 from collections.abc import Callable
@@ -69,6 +70,44 @@ def utcnow() -> datetime:
 def new_id() -> str:
     """A fresh internal id (UUID4 text)."""
     return str(uuid.uuid4())
+
+
+M = TypeVar("M", bound=SQLModel)
+
+
+@functools.cache
+def _fields_of(model: type[SQLModel]) -> tuple[frozenset[str], tuple[tuple[str, Any, bool], ...]]:
+    """A table model's field names, and for each field with a default: its name, the default (or its factory),
+    and whether it is a factory."""
+    defaults = []
+    for name, field in model.model_fields.items():
+        if field.default_factory is not None:
+            defaults.append((name, field.default_factory, True))
+        elif not field.is_required():
+            defaults.append((name, field.default, False))
+    return frozenset(model.model_fields), tuple(defaults)
+
+
+def new_row(model: type[M], **values: Any) -> M:
+    """A new row object of a table model, as ``model(**values)`` makes it: each field not given takes its
+    default, and ``session.add`` makes it a pending INSERT.
+
+    For rows built on the hot path (an application's tasks, its record, its enterprise and licence). The
+    values go straight into the object's state, where the INSERT reads them, rather than one field at a
+    time through pydantic's ``__setattr__`` and SQLAlchemy's attribute events: 80 of the 85 µs a task took.
+    Not for an object already in a session. ``TypeError`` for a name that is not a field."""
+    names, defaults = _fields_of(model)
+    unknown = values.keys() - names
+    if unknown:
+        raise TypeError(f"{model.__name__} has no field {', '.join(sorted(unknown))}")
+    row: M = sa.inspect(model).class_manager.new_instance()
+    state = row.__dict__
+    for name, default, is_factory in defaults:
+        if name not in values:
+            state[name] = default() if is_factory else default
+    state.update(values)
+    object.__setattr__(row, "__pydantic_fields_set__", set(values))
+    return row
 
 
 def _ts(nullable: bool = True) -> Any:

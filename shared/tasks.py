@@ -22,7 +22,7 @@ from shared.events import (
 )
 from shared.fanout import Plan, Progress, TaskStatus, aggregate, ready_steps
 from shared.outbox import UnitOfWork
-from shared.records import DepartmentTask, TaskDecision, new_id, utcnow
+from shared.records import DepartmentTask, TaskDecision, new_id, new_row, utcnow
 from shared.workdays import add_working_days
 
 if TYPE_CHECKING:
@@ -40,7 +40,8 @@ def is_overdue(task: DepartmentTask, now: datetime | None = None) -> bool:
 def new_tasks(plan: Plan, *, application_id: str, application_number: str, service: str) -> list[DepartmentTask]:
     """One waiting task per step of the plan."""
     return [
-        DepartmentTask(
+        new_row(
+            DepartmentTask,
             application_id=application_id,
             application_number=application_number,
             service=service,

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
 from shared.outbox import UnitOfWork
-from shared.records import Timer, utcnow
+from shared.records import Timer, new_row, utcnow
 
 if TYPE_CHECKING:
     from shared.service import ServiceRuntime, Sweep
@@ -32,7 +32,7 @@ TimerHandler = Callable[[UnitOfWork, Timer], Awaitable[None]]
 def schedule(session: AsyncSession, kind: str, target_id: str, due_at: datetime,
              payload: Mapping[str, Any] | None = None) -> Timer:
     """Add a timer in the caller's transaction (it exists only if that transaction commits)."""
-    timer = Timer(kind=kind, target_id=target_id, due_at=due_at, payload=dict(payload or {}))
+    timer = new_row(Timer, kind=kind, target_id=target_id, due_at=due_at, payload=dict(payload or {}))
     session.add(timer)
     return timer
 

@@ -20,7 +20,7 @@ from shared.auth import Principal
 from shared.divisions import resolve_address
 from shared.materials import MaterialInfo, MaterialRef
 from shared.outbox import UnitOfWork
-from shared.records import DepartmentTask, utcnow
+from shared.records import DepartmentTask, new_row, utcnow
 from shared.refusals import Conflict, Forbidden, Invalid, refuse_if
 from shared.validation import Checks
 
@@ -46,7 +46,7 @@ async def _reserve(uow: UnitOfWork, name: str, application_id: str, loc: list[st
         raise domain.name_taken(name, loc)
     # The primary key on the name's key makes a concurrent twin fail at the commit, whatever the timing
     # (``create_once`` then tries again, and the second attempt finds the name taken).
-    uow.session.add(EnterpriseName(name=name_key(name), application_id=application_id, status="reserved"))
+    uow.session.add(new_row(EnterpriseName, name=name_key(name), application_id=application_id, status="reserved"))
 
 
 async def submit(uow: UnitOfWork, form: RegistrationCreate, *, applicant: str, submitted_by: str,
@@ -62,7 +62,8 @@ async def submit(uow: UnitOfWork, form: RegistrationCreate, *, applicant: str, s
     except Invalid as invalid:
         refuse_if([*problems, *invalid.errors])
     address = resolved_address(form)
-    app = RegistrationApplication(
+    app = new_row(
+        RegistrationApplication,
         number="", applicant=applicant, submitted_by=submitted_by, status=Status.in_progress, kind=OPENING,
         enterprise_name=form.enterprise.name, district_code=form.enterprise.district_code,
         entity_type=form.enterprise.entity_type, address=address, form=form.model_dump(mode="json"),
@@ -136,7 +137,8 @@ async def submit_change(uow: UnitOfWork, form: ChangeCreate, *, applicant: str,
     enterprise = await _changeable(uow, form.uscc, applicant)
     refuse_if(domain.validate_change(form, facts_of(enterprise)))
     now = utcnow()
-    app = RegistrationApplication(
+    app = new_row(
+        RegistrationApplication,
         number="", applicant=applicant, submitted_by=submitted_by, status=Status.in_progress, kind=form.kind,
         enterprise_name=enterprise.name, district_code=enterprise.district_code, entity_type=enterprise.entity_type,
         address=enterprise.address, enterprise_uscc=enterprise.uscc, form=form.model_dump(mode="json"),

@@ -38,7 +38,7 @@ from shared.fanout import Plan
 from shared.identifiers import mask_document_number, mask_resident_id, normalise_document_number, normalise_uscc
 from shared.money import fen_to_yuan, yuan_to_fen
 from shared.outbox import UnitOfWork
-from shared.records import DepartmentTask, utcnow
+from shared.records import DepartmentTask, new_row, utcnow
 from shared.refusals import Conflict, refuse_if
 from shared.service import ServiceRuntime
 from shared.validation import Checks
@@ -163,15 +163,16 @@ async def release_name(uow: UnitOfWork, app: RegistrationApplication) -> None:
         await uow.session.delete(reservation)
 
 
-NAMES_OF = select(EnterpriseName).where(EnterpriseName.application_id == sa.bindparam("application_id"))
+_NAMES = EnterpriseName.__table__  # type: ignore[attr-defined]
+REGISTER_NAMES = (sa.update(_NAMES).where(_NAMES.c.application_id == sa.bindparam("of_application"))
+                  .values(status="registered"))
 
 
 async def _register_name(uow: UnitOfWork, app: RegistrationApplication) -> None:
-    # Not flushed first: the reservations are changed only here and at submission, in other transactions.
-    with uow.session.no_autoflush:
-        rows = await uow.session.execute(NAMES_OF, {"application_id": app.id})
-    for reservation in rows.scalars().all():
-        reservation.status = "registered"
+    # One UPDATE on the connection, nothing read or flushed: the reservations were made at submission, in another
+    # transaction, and none of this application's is pending here.
+    connection = await uow.session.connection()
+    await connection.execute(REGISTER_NAMES, {"of_application": app.id})
 
 
 def investor_summary(investor: InvestorIn) -> dict[str, str]:
@@ -189,7 +190,8 @@ async def complete_opening(uow: UnitOfWork, app: RegistrationApplication, tasks:
     form = form_of(app)
     now = utcnow()
     capital = form.enterprise.registered_capital
-    enterprise = Enterprise(
+    enterprise = new_row(
+        Enterprise,
         uscc=app.uscc, name=app.enterprise_name, entity_type=app.entity_type, district_code=app.district_code,
         address=app.address, owner=app.applicant, legal_representative=form.legal_representative.name,
         legal_representative_id=normalise_document_number(form.legal_representative.id_number),
@@ -197,11 +199,10 @@ async def complete_opening(uow: UnitOfWork, app: RegistrationApplication, tasks:
         business_scope=form.enterprise.business_scope, officers=[o.model_dump() for o in form.officers],
         registered_with=[t.department for t in tasks], status="active", application_id=app.id, registered_at=now,
     )
-    licence = Licence(verification_code=domain.new_verification_code(), uscc=app.uscc, status="active",
+    licence = new_row(Licence, verification_code=domain.new_verification_code(), uscc=app.uscc, status="active",
                       issued_at=now)
     uow.session.add(enterprise)
     uow.session.add(licence)
-    # Completed before the name is read: the read flushes the application, in one statement with its status.
     app.status = Status.completed
     await _register_name(uow, app)
     FLOW.emit(uow, app, tasks)
