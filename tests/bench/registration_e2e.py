@@ -230,6 +230,7 @@ async def running_bench(workers: int, concurrency: int, **env: str) -> AsyncIter
                        ONESTOP_LOG_LEVEL="WARNING", ONESTOP_RATE_LIMIT_WRITES_PER_MINUTE="10000000",
                        ONESTOP_RATE_LIMIT_READS_PER_MINUTE="10000000", ONESTOP_WORKERS=str(workers), **env)
     nc = None
+    finished = False
     # One client, with one connection, per applicant in flight: httpx's pool looks through every connection it
     # holds on each request, and one pool of 100 cost the bench more CPU per opening than the gateway.
     clients: list[httpx.AsyncClient] = []
@@ -251,6 +252,7 @@ async def running_bench(workers: int, concurrency: int, **env: str) -> AsyncIter
         yield Bench(stack, broker, nc, roots, tmp, clients, {"authorization": f"Bearer {token}"}, [0])
         print(f"          database: {'PostgreSQL' if server_url else 'SQLite'}; {workers} process(es) per service",
               flush=True)
+        finished = True
     finally:
         await asyncio.gather(*(c.aclose() for c in clients))
         if nc is not None:
@@ -258,6 +260,26 @@ async def running_bench(workers: int, concurrency: int, **env: str) -> AsyncIter
         stack.stop_all()
         broker.stop()
         databases.drop_all()
+        if finished:
+            discard_run_files(tmp)
+        else:
+            print(f"          the run's logs and databases are kept in {tmp}", flush=True)
+
+
+def discard_run_files(tmp: Path) -> None:
+    """After a run that finished, its databases, broker store and logs go (tens of MB a run); the profiles
+    written there (``--profile-seconds`` without ``ONESTOP_PROFILE_DIR``) stay."""
+    profiles = set(tmp.glob(PROFILE_GLOB))
+    profiles |= {p.with_suffix(".log") for p in profiles}
+    for entry in tmp.iterdir():
+        if entry in profiles:
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    if not profiles:
+        tmp.rmdir()
 
 
 class Arrivals:
@@ -418,6 +440,10 @@ async def run_deregistrations(n: int, concurrencies: Sequence[int], workers: int
     return results
 
 
+# A profile's file name (its service and concurrency for the star).
+PROFILE_GLOB = "*.profile.txt"
+
+
 def start_profile(service: str, root: int | None, seconds: float, tmp: Path,
                   concurrency: int) -> subprocess.Popen[bytes] | None:
     """py-spy on one service's process (registration unless ``--profile-service``) for the first ``seconds`` of a
@@ -426,7 +452,7 @@ def start_profile(service: str, root: int | None, seconds: float, tmp: Path,
     if not seconds or root is None or spy is None:
         return None
     pid = _service_pid(root)
-    out = Path(os.environ.get("ONESTOP_PROFILE_DIR", tmp)) / f"{service}-c{concurrency}.txt"
+    out = Path(os.environ.get("ONESTOP_PROFILE_DIR", tmp)) / PROFILE_GLOB.replace("*", f"{service}-c{concurrency}")
     print(f"          profiling {service} (pid {pid}) for {seconds:.0f} s → {out}", flush=True)
     return subprocess.Popen([spy, "record", "--nonblocking", "-d", str(int(seconds)), "-r", "200", "-f", "raw",
                              "-o", str(out), "--pid", str(pid)],
