@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
+import pydantic_core
 import sqlalchemy as sa
 from fastapi import Depends, Header
 from fastapi.responses import JSONResponse
@@ -74,7 +75,14 @@ def request_fingerprint(payload: Any) -> str:
 @dataclass
 class Replay:
     status_code: int
-    body: Any
+    body: bytes  # the first answer's JSON, as it was sent
+
+
+class EncodedJSONResponse(JSONResponse):
+    """A JSON answer given already encoded (bytes), sent as it is."""
+
+    def render(self, content: Any) -> bytes:
+        return content if isinstance(content, bytes) else super().render(content)
 
 
 _RECORDS = IdempotencyRecord.__table__  # type: ignore[attr-defined]
@@ -98,12 +106,13 @@ async def find_replay(session: Any, caller: str, key: str, fingerprint: str) -> 
     if record.request_hash != fingerprint:
         raise Problem(422, "Idempotency-Key reused", "this Idempotency-Key was used with a different request body",
                       code="idempotency_key_reused")
-    return Replay(record.status_code, json.loads(record.response_body))
+    return Replay(record.status_code, record.response_body.encode())
 
 
-def remember(session: Any, caller: str, key: str, fingerprint: str, status_code: int, body: Any,
+def remember(session: Any, caller: str, key: str, fingerprint: str, status_code: int, body: bytes,
              resource_id: str | None) -> None:
-    """Store the answer in the creating transaction, so the resource and its key commit together."""
+    """Store the answer (its JSON, as sent) in the creating transaction, so the resource and its key commit
+    together."""
     session.add(
         new_row(
             IdempotencyRecord,
@@ -111,7 +120,7 @@ def remember(session: Any, caller: str, key: str, fingerprint: str, status_code:
             key=key,
             request_hash=fingerprint,
             status_code=status_code,
-            response_body=json.dumps(body, ensure_ascii=False, default=str),
+            response_body=body.decode(),
             resource_id=resource_id,
             expires_at=utcnow() + RETENTION,
         )
@@ -163,19 +172,21 @@ async def _create_once(uow_factory: Callable[[], UnitOfWork], caller: str, key: 
             await _hold_across_processes(uow.session, caller, key)
             replay = await find_replay(uow.session, caller, key, fingerprint)
             if replay is not None:
-                return JSONResponse(replay.body, status_code=replay.status_code, headers={REPLAYED_HEADER: "true"})
+                return EncodedJSONResponse(replay.body, status_code=replay.status_code,
+                                           headers={REPLAYED_HEADER: "true"})
             try:
                 created = await create(uow)
                 # The key is claimed by the answer itself, in one INSERT: the lock above (PostgreSQL) or the
                 # write lock (SQLite) keeps a twin out meanwhile, and its primary key is the last word.
-                remember(uow.session, caller, key, fingerprint, created.status_code, created.body,
-                         created.resource_id)
+                # Encoded once, for the answer and for its replays alike.
+                body = pydantic_core.to_json(created.body)
+                remember(uow.session, caller, key, fingerprint, created.status_code, body, created.resource_id)
                 await uow.commit()
             except IntegrityError:
                 if attempt == 0:
                     continue
                 raise on_conflict() from None
-            return JSONResponse(created.body, status_code=created.status_code)
+            return EncodedJSONResponse(body, status_code=created.status_code)
     raise on_conflict()
 
 

@@ -44,6 +44,9 @@ async def test_fifty_concurrent_retries_create_exactly_one_application(api: Api)
     # Once the first has finished, every retry gets its answer.
     again = await api.submit("fifty-retries", body, key=key)
     assert again.status_code == 202 and again.json() == accepted[0]
+    # The replay is the first answer byte for byte, with its content type.
+    first = next(r for r in results if r.status_code == 202)
+    assert (again.content, again.headers["content-type"]) == (first.content, first.headers["content-type"])
     listed = (await api.get("fifty-retries", "/api/v1/registrations")).json()
     assert listed["total"] == 1 and listed["items"][0]["id"] == accepted[0]["id"]
     # The same key is the caller's own: another caller's same key is another submission.
@@ -121,8 +124,8 @@ async def test_expired_answers_are_purged_and_a_key_that_old_counts_as_new(
     engine = two_processes[0]
     maker = create_sessionmaker(engine)
     async with maker() as session, session.begin():
-        remember(session, "caller", "old", "f", 202, {"id": "1"}, "1")
-        remember(session, "caller", "new", "f", 202, {"id": "2"}, "2")
+        remember(session, "caller", "old", "f", 202, b'{"id":"1"}', "1")
+        remember(session, "caller", "new", "f", 202, b'{"id":"2"}', "2")
     async with maker() as session, session.begin():
         assert await purge_expired(session, now=utcnow() + RETENTION / 2) == 0
     async with maker() as session, session.begin():
