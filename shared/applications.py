@@ -199,7 +199,7 @@ def emit_application_event(uow: UnitOfWork, service: str, app: ApplicationRecord
 
 # The key a prebuilt statement's row is chosen by. The hot path's statements are built once per model, not per
 # call: building one (its clauses, its cache key) cost as much as the ORM's handling of the rows it reads.
-KEY: sa.BindParameter[str] = sa.bindparam("key")
+_KEY: sa.BindParameter[str] = sa.bindparam("key")
 _LOCKING: dict[type, Any] = {}
 _LOCKING_WITH_TASKS: dict[type, Any] = {}
 
@@ -209,7 +209,7 @@ def _locking(model: type) -> Any:
     if query is None:
         pk: Any = sa.inspect(model).primary_key[0]
         # populate_existing: an object this session read before taking the lock is refreshed, not trusted.
-        query = _LOCKING[model] = (select(model).where(pk == KEY).with_for_update()
+        query = _LOCKING[model] = (select(model).where(pk == _KEY).with_for_update()
                                    .execution_options(populate_existing=True))
     return query
 
@@ -220,7 +220,7 @@ def _locking_with_tasks(model: type) -> Any:
         pk: Any = sa.inspect(model).primary_key[0]
         query = _LOCKING_WITH_TASKS[model] = (
             select(model, DepartmentTask).outerjoin(DepartmentTask, col(DepartmentTask.application_id) == pk)
-            .where(pk == KEY).order_by(*CREATION_ORDER)
+            .where(pk == _KEY).order_by(*CREATION_ORDER)
             .with_for_update(of=model).execution_options(populate_existing=True))
     return query
 

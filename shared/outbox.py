@@ -243,10 +243,10 @@ class UnitOfWork:
         self.savepoints = True
         self.spoiled = False
         # What this unit has locked, by (model, key): an application and its tasks (``take_answer``), an
-        # enterprise of a read model (``shared.readmodels``). A batch's
-        # later answers to the same application use them rather than read them again: the lock is held to the
-        # end of the transaction, so no one else changes them meanwhile. Kept only while the unit runs without
-        # savepoints: a savepoint rolled back would leave these objects stale.
+        # enterprise of a read model (``shared.readmodels``). A batch's later messages about the same object use
+        # them rather than read them again: the lock is held to the end of the transaction, so no one else
+        # changes them meanwhile. Kept only while the unit runs without savepoints: a savepoint rolled back would
+        # leave these objects stale.
         self.locked: dict[tuple[type, str], Any] = {}
         # Per inbox consumer: the events ``claim`` recorded for it, and those of them not yet handed out as new.
         self._claimed: dict[str, tuple[set[str], set[str]]] = {}

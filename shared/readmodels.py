@@ -60,9 +60,9 @@ def remember_registered(session: Any, model: type[EnterpriseRecord], existing: E
     """Add or refresh an enterprise from ``registration.enterprise.registered``. Its status is not touched
     on a refresh: status comes from status announcements (or the service's own decisions)."""
     enterprise = existing or new_row(model, uscc=data.uscc, name=data.name, entity_type=data.entity_type,
-                                   district_code=data.district_code, address=data.address, owner=data.owner,
-                                   legal_representative=data.legal_representative,
-                                   registered_at=data.registered_at, status="active")
+                                     district_code=data.district_code, address=data.address, owner=data.owner,
+                                     legal_representative=data.legal_representative,
+                                     registered_at=data.registered_at, status="active")
     enterprise.name = data.name
     enterprise.entity_type = data.entity_type
     enterprise.district_code = data.district_code
