@@ -78,7 +78,9 @@ M = TypeVar("M", bound=SQLModel)
 @functools.cache
 def _fields_of(model: type[SQLModel]) -> tuple[frozenset[str], tuple[tuple[str, Any, bool], ...]]:
     """A table model's field names, and for each field with a default: its name, the default (or its factory),
-    and whether it is a factory."""
+    and whether it is a factory. The mappers are configured first, as a model's constructor would: until they
+    are, its attributes are not instrumented."""
+    sa.orm.configure_mappers()
     defaults = []
     for name, field in model.model_fields.items():
         if field.default_factory is not None:

@@ -3,6 +3,8 @@ the same: every field given or defaulted, a pending INSERT once added, changes a
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -35,6 +37,15 @@ def test_a_new_row_is_what_the_constructor_makes() -> None:
     assert built.id and built.id != made.id  # a fresh id, from the same factory
     assert built.created_at.tzinfo is not None
     assert built.details == {} and built.details is not new_row(DepartmentTask, **TASK).details  # never shared
+
+
+def test_a_new_row_is_usable_in_a_fresh_process_before_any_query() -> None:
+    """The first thing a process does may be to build a row: its attributes work as a constructed one's do."""
+    code = ("from shared.records import Timer, new_row, utcnow; "
+            "t = new_row(Timer, kind='k', target_id='x', due_at=utcnow()); print(t.kind, len(t.id), t.payload)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["k", "36", "{}"]
 
 
 def test_a_name_that_is_not_a_field_is_refused() -> None:
