@@ -5,6 +5,7 @@ migrations make, lengths and indexes included."""
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import uuid
@@ -105,8 +106,13 @@ def new_row(model: type[M], **values: Any) -> M:
     row: M = sa.inspect(model).class_manager.new_instance()
     state = row.__dict__
     for name, default, is_factory in defaults:
-        if name not in values:
-            state[name] = default() if is_factory else default
+        if name in values:
+            continue
+        if is_factory:
+            state[name] = default()
+        else:
+            # A mutable plain default is copied, as pydantic copies it: no two rows share one list.
+            state[name] = copy.deepcopy(default) if isinstance(default, list | dict | set) else default
     state.update(values)
     object.__setattr__(row, "__pydantic_fields_set__", set(values))
     return row

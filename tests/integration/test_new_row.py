@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared import records
 from shared.db import create_engine, create_sessionmaker, migrate_async
 from shared.records import DepartmentTask, Timer, new_row, utcnow
 from tests.support import Databases
@@ -46,6 +47,17 @@ def test_a_new_row_is_usable_in_a_fresh_process_before_any_query() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["k", "36", "{}"]
+
+
+def test_a_mutable_plain_default_is_never_shared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model whose list column defaults to a plain ``[]`` (not a factory) gives each row its own list."""
+    names, defaults = records._fields_of(DepartmentTask)
+    plain = tuple((n, [], False) if n == "depends_on" else (n, d, f) for n, d, f in defaults)
+    monkeypatch.setattr(records, "_fields_of", lambda _model: (names, plain))
+    given = {k: v for k, v in TASK.items() if k != "depends_on"}
+    first, second = new_row(DepartmentTask, **given), new_row(DepartmentTask, **given)
+    first.depends_on.append("samr")
+    assert second.depends_on == [] and plain[[n for n, _d, _f in plain].index("depends_on")][1] == []
 
 
 def test_a_name_that_is_not_a_field_is_refused() -> None:
